@@ -17,6 +17,10 @@ const DefaultTube = "default"
 // of the same store and in the same process, are two clients. Closing a
 // client returns its reservations to ready.
 //
+// Methods that take a job ID return [ErrInvalidArgument] for ID 0, and
+// methods that take a tube name return [ErrInvalidTube] for a name that
+// breaks the rules of [ValidateTube].
+//
 // Every method returns the context's error, unwrapped, when ctx is done
 // before the call completes; the call may then have taken effect or not,
 // as with any network call. Other errors wrap the sentinels in errors.go.
@@ -80,7 +84,8 @@ type Queue interface {
 
 	// Kick moves up to n jobs of tube to ready: buried jobs, oldest
 	// buried first, if the tube has any; otherwise delayed jobs, those
-	// due soonest first. It returns how many it moved.
+	// due soonest first. It returns how many it moved: 0 for a tube that
+	// does not exist.
 	//
 	// Errors: [ErrInvalidTube], [ErrInvalidArgument] (n < 0), [ErrClosed].
 	Kick(ctx context.Context, tube string, n int) (int, error)
@@ -162,10 +167,25 @@ type PutRequest struct {
 	Options []PutOption
 }
 
-// PutBatch puts every request of reqs into q; see [Batcher.PutBatch].
+// BodyLimiter is implemented by queues that can tell their maximum body
+// size, so that [PutBatch] can validate a whole batch before putting any
+// of it into a queue that is not a [Batcher].
+type BodyLimiter interface {
+	// MaxBodySize returns the largest body, in bytes, that Put accepts.
+	MaxBodySize() int
+}
+
+// PutBatch puts every request of reqs into q; see [Batcher.PutBatch]. For
+// a queue that is neither a [Batcher] nor a [BodyLimiter], an oversized
+// body is found only when its turn comes, after the requests before it
+// were put.
 func PutBatch(ctx context.Context, q Queue, reqs []PutRequest) ([]ID, error) {
 	if b, ok := q.(Batcher); ok {
 		return b.PutBatch(ctx, reqs)
+	}
+	limit := -1
+	if l, ok := q.(BodyLimiter); ok {
+		limit = l.MaxBodySize()
 	}
 	for _, r := range reqs {
 		if err := ValidateTube(r.Tube); err != nil {
@@ -173,6 +193,11 @@ func PutBatch(ctx context.Context, q Queue, reqs []PutRequest) ([]ID, error) {
 		}
 		if _, err := NewPutOptions(r.Options...); err != nil {
 			return nil, err
+		}
+		if limit >= 0 {
+			if err := ValidateBody(len(r.Body), limit); err != nil {
+				return nil, err
+			}
 		}
 	}
 	ids := make([]ID, 0, len(reqs))
