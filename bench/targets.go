@@ -10,6 +10,7 @@ func Targets() []Target {
 	return []Target{
 		Beanstalkd(),
 		Memory(),
+		BeanstalkFrontEnd(),
 	}
 }
 
