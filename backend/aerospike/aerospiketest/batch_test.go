@@ -1,0 +1,145 @@
+package aerospiketest_test
+
+import (
+	"reflect"
+	"testing"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/aerospike/aerospike-client-go/v8/types"
+)
+
+func TestBatchGet(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	var keys []*as.Key
+	for i := range 10 {
+		k := tg.key(t, set, i)
+		keys = append(keys, k)
+		if i%3 != 0 {
+			noErr(t, tg.client.Put(nil, k, as.BinMap{"i": i, "s": "v"}))
+		}
+	}
+	recs, err := tg.client.BatchGet(nil, keys)
+	noErr(t, err)
+	for i, r := range recs {
+		if i%3 == 0 {
+			if r != nil {
+				t.Errorf("key %d: got %v, want nil", i, r)
+			}
+			continue
+		}
+		if r == nil || r.Bins["i"] != i || r.Bins["s"] != "v" {
+			t.Errorf("key %d: got %v", i, r)
+		}
+	}
+	recs, err = tg.client.BatchGet(nil, keys, "s")
+	noErr(t, err)
+	if recs[1] == nil || len(recs[1].Bins) != 1 {
+		t.Errorf("BatchGet bins: %v", recs[1])
+	}
+	exists, err := tg.client.BatchExists(nil, keys)
+	noErr(t, err)
+	for i, e := range exists {
+		if e != (i%3 != 0) {
+			t.Errorf("BatchExists[%d] = %v", i, e)
+		}
+	}
+	hdrs, err := tg.client.BatchGetHeader(nil, keys)
+	noErr(t, err)
+	if hdrs[1] == nil || hdrs[1].Generation != 1 || len(hdrs[1].Bins) != 0 {
+		t.Errorf("BatchGetHeader[1] = %v", hdrs[1])
+	}
+}
+
+func TestBatchOperateAndDelete(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k1, k2, k3 := tg.key(t, set, 1), tg.key(t, set, 2), tg.key(t, set, 3)
+	noErr(t, tg.client.Put(nil, k1, as.BinMap{"n": 1}))
+	pol := as.NewMapPolicy(as.MapOrder.KEY_ORDERED, as.MapWriteMode.UPDATE)
+	wp := as.NewBatchWritePolicy()
+	wp.RecordExistsAction = as.UPDATE_ONLY
+	recs := []as.BatchRecordIfc{
+		as.NewBatchWrite(nil, k1, as.AddOp(as.NewBin("n", 5)), as.GetBinOp("n")),
+		as.NewBatchWrite(nil, k2, as.MapPutOp(pol, "m", "a", 1), as.PutOp(as.NewBin("n", 7))),
+		as.NewBatchWrite(wp, k3, as.PutOp(as.NewBin("n", 1))),
+		as.NewBatchRead(nil, k1, []string{"n"}),
+		as.NewBatchReadOps(nil, k2, as.MapSizeOp("m")),
+	}
+	err := tg.client.BatchOperate(nil, recs)
+	noErr(t, err)
+	br := func(i int) *as.BatchRecord { return recs[i].BatchRec() }
+	// Batch writes ask for a result per op.
+	if br(0).ResultCode != types.OK || !equalAny(br(0).Record.Bins["n"], as.OpResults{nil, 6}) {
+		t.Errorf("batch add: %v %v", br(0).ResultCode, br(0).Record)
+	}
+	if br(1).ResultCode != types.OK || br(1).Record.Bins["m"] != 1 {
+		t.Errorf("batch map put: %v %v", br(1).ResultCode, br(1).Record)
+	}
+	if br(2).ResultCode != types.KEY_NOT_FOUND_ERROR {
+		t.Errorf("batch update-only on missing key: %v", br(2).ResultCode)
+	}
+	if br(3).Record == nil || br(3).Record.Bins["n"] != 6 {
+		t.Errorf("batch read: %v", br(3).Record)
+	}
+	if br(4).Record == nil || br(4).Record.Bins["m"] != 1 {
+		t.Errorf("batch read ops: %v", br(4).Record)
+	}
+
+	res, err := tg.client.BatchDelete(nil, nil, []*as.Key{k1, k2, k3})
+	noErr(t, err)
+	if res[0].ResultCode != types.OK || res[1].ResultCode != types.OK || res[2].ResultCode != types.KEY_NOT_FOUND_ERROR {
+		t.Errorf("batch delete codes: %v %v %v", res[0].ResultCode, res[1].ResultCode, res[2].ResultCode)
+	}
+	ok, err := tg.client.Exists(nil, k1)
+	noErr(t, err)
+	if ok {
+		t.Error("k1 exists after BatchDelete")
+	}
+
+	// Read ops on many keys.
+	noErr(t, tg.client.Put(nil, k1, as.BinMap{"l": []any{3, 1, 2}}))
+	got, err := tg.client.BatchGetOperate(nil, []*as.Key{k1, k2}, as.ListSizeOp("l"), as.ListGetByRankOp("l", 0, as.ListReturnTypeValue))
+	noErr(t, err)
+	if got[0] == nil || !equalAny(got[0].Bins["l"], as.OpResults{3, 1}) || got[1] != nil {
+		t.Errorf("BatchGetOperate = %v, %v", got[0], got[1])
+	}
+}
+
+func equalAny(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+func TestBatchFilter(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	var keys []*as.Key
+	for i := range 6 {
+		k := tg.key(t, set, i)
+		keys = append(keys, k)
+		noErr(t, tg.client.Put(nil, k, as.BinMap{"i": i}))
+	}
+	bp := as.NewBatchPolicy()
+	bp.FilterExpression = as.ExpGreaterEq(as.ExpIntBin("i"), as.ExpIntVal(3))
+	// The client reports filtered-out keys as ErrFilteredOut with the
+	// records that passed.
+	recs, err := tg.client.BatchGet(bp, keys)
+	wantCode(t, err, types.FILTERED_OUT)
+	for i, r := range recs {
+		if (r != nil) != (i >= 3) {
+			t.Errorf("filtered BatchGet[%d] = %v", i, r)
+		}
+	}
+	brs := make([]as.BatchRecordIfc, len(keys))
+	for i, k := range keys {
+		brs[i] = as.NewBatchRead(nil, k, nil)
+	}
+	noErr(t, tg.client.BatchOperate(bp, brs))
+	for i, r := range brs {
+		want := types.OK
+		if i < 3 {
+			want = types.FILTERED_OUT
+		}
+		if r.BatchRec().ResultCode != want {
+			t.Errorf("BatchOperate[%d] code %v, want %v", i, r.BatchRec().ResultCode, want)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package aerospiketest_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/aerospike/aerospike-client-go/v8/types"
+
+	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
+)
+
+// target is what a differential test runs against: the in-repo server, or
+// a real Aerospike server when AEROSPIKE_HOST is set.
+type target struct {
+	client *as.Client
+	srv    *aerospiketest.Server // nil against a real server
+	ns     string
+}
+
+// real reports whether the target is a real Aerospike server.
+func (tg *target) real() bool { return tg.srv == nil }
+
+// needClock skips a test that advances the server clock when it runs
+// against a real server, which has no controllable clock.
+func (tg *target) needClock(t *testing.T) {
+	t.Helper()
+	if tg.real() {
+		t.Skip("declared missing capability: a real server's clock cannot be advanced")
+	}
+}
+
+// newTarget connects a client to the test target and registers cleanup.
+func newTarget(t testing.TB, opts ...aerospiketest.Option) *target {
+	t.Helper()
+	tg := &target{ns: "test"}
+	if ns := os.Getenv("AEROSPIKE_NAMESPACE"); ns != "" {
+		tg.ns = ns
+	}
+	host := os.Getenv("AEROSPIKE_HOST")
+	port := 3000
+	if host == "" {
+		srv, err := aerospiketest.NewServer(opts...)
+		if err != nil {
+			t.Fatalf("NewServer: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := srv.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		tg.srv = srv
+		host, port = srv.Host(), srv.Port()
+		t.Logf("target: aerospiketest server at %s", srv.Addr())
+	} else {
+		if p := os.Getenv("AEROSPIKE_PORT"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				t.Fatalf("AEROSPIKE_PORT: %v", err)
+			}
+			port = n
+		}
+		t.Logf("target: real Aerospike server at %s:%d", host, port)
+	}
+	policy := as.NewClientPolicy()
+	policy.Timeout = 5 * time.Second
+	client, err := as.NewClientWithPolicy(policy, host, port)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(client.Close)
+	tg.client = client
+	return tg
+}
+
+// uniqueSet returns a set name unique to the test.
+func uniqueSet(t testing.TB) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	return name + "_" + hex.EncodeToString(b[:])
+}
+
+func (tg *target) key(t testing.TB, set string, k any) *as.Key {
+	t.Helper()
+	key, err := as.NewKey(tg.ns, set, k)
+	if err != nil {
+		t.Fatalf("NewKey: %v", err)
+	}
+	return key
+}
+
+// wantCode fails unless err carries the result code.
+func wantCode(t testing.TB, err error, code types.ResultCode) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want result code %d (%s)", code, types.ResultCodeToString(code))
+	}
+	var ae *as.AerospikeError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v is not an AerospikeError, want code %d", err, code)
+	}
+	if !ae.Matches(code) {
+		t.Fatalf("got %v (code %d), want code %d (%s)", err, ae.ResultCode, code, types.ResultCodeToString(code))
+	}
+}
+
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

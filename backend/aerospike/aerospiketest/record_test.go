@@ -1,0 +1,325 @@
+package aerospiketest_test
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/aerospike/aerospike-client-go/v8/types"
+)
+
+func TestPutGet(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "k1")
+	bins := as.BinMap{
+		"int":   42,
+		"neg":   -7,
+		"float": 1.5,
+		"str":   "hello",
+		"blob":  []byte{1, 2, 3},
+		"bool":  true,
+		"list":  []any{1, "a", 2.5, []byte{9}},
+		"map":   map[any]any{"x": 1, 2: "y"},
+	}
+	noErr(t, tg.client.Put(nil, k, bins))
+	rec, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Generation != 1 {
+		t.Errorf("generation = %d, want 1", rec.Generation)
+	}
+	for name, want := range bins {
+		if got := rec.Bins[name]; !reflect.DeepEqual(got, want) {
+			t.Errorf("bin %s = %#v, want %#v", name, got, want)
+		}
+	}
+	rec, err = tg.client.Get(nil, k, "str", "missing")
+	noErr(t, err)
+	if len(rec.Bins) != 1 || rec.Bins["str"] != "hello" {
+		t.Errorf("Get(str, missing) = %v", rec.Bins)
+	}
+	hdr, err := tg.client.GetHeader(nil, k)
+	noErr(t, err)
+	if len(hdr.Bins) != 0 || hdr.Generation != 1 {
+		t.Errorf("GetHeader = %v gen %d", hdr.Bins, hdr.Generation)
+	}
+	ok, err := tg.client.Exists(nil, k)
+	noErr(t, err)
+	if !ok {
+		t.Error("Exists = false")
+	}
+	ok, err = tg.client.Exists(nil, tg.key(t, set, "nope"))
+	noErr(t, err)
+	if ok {
+		t.Error("Exists(missing) = true")
+	}
+	_, err = tg.client.Get(nil, tg.key(t, set, "nope"))
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+}
+
+func TestKeyTypesAndSendKey(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	wp := as.NewWritePolicy(0, 0)
+	wp.SendKey = true
+	for _, kv := range []any{7, "seven", []byte("7")} {
+		k := tg.key(t, set, kv)
+		noErr(t, tg.client.Put(wp, k, as.BinMap{"v": 1}))
+		rec, err := tg.client.Get(nil, k)
+		noErr(t, err)
+		if rec.Bins["v"] != 1 {
+			t.Errorf("key %v: bins %v", kv, rec.Bins)
+		}
+	}
+}
+
+func TestGenerationAndUpdate(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "g")
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1, "b": 2}))
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 10, "c": 3}))
+	rec, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Generation != 2 || !reflect.DeepEqual(rec.Bins, as.BinMap{"a": 10, "b": 2, "c": 3}) {
+		t.Fatalf("after update: gen %d bins %v", rec.Generation, rec.Bins)
+	}
+
+	wp := as.NewWritePolicy(1, 0)
+	wp.GenerationPolicy = as.EXPECT_GEN_EQUAL
+	wantCode(t, tg.client.Put(wp, k, as.BinMap{"a": 0}), types.GENERATION_ERROR)
+	wp.Generation = 2
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 0}))
+	wantCode(t, tg.client.Put(wp, k, as.BinMap{"a": 0}), types.GENERATION_ERROR)
+
+	wp = as.NewWritePolicy(3, 0)
+	wp.GenerationPolicy = as.EXPECT_GEN_GT
+	wantCode(t, tg.client.Put(wp, k, as.BinMap{"a": 0}), types.GENERATION_ERROR)
+	wp.Generation = 4
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 0}))
+
+	// EXPECT_GEN_EQUAL with generation 0 creates a missing record.
+	wp = as.NewWritePolicy(0, 0)
+	wp.GenerationPolicy = as.EXPECT_GEN_EQUAL
+	noErr(t, tg.client.Put(wp, tg.key(t, set, "new"), as.BinMap{"a": 1}))
+	wp.Generation = 5
+	wantCode(t, tg.client.Put(wp, tg.key(t, set, "new2"), as.BinMap{"a": 1}), types.GENERATION_ERROR)
+}
+
+func TestRecordExistsActions(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "r")
+	wp := as.NewWritePolicy(0, 0)
+
+	wp.RecordExistsAction = as.UPDATE_ONLY
+	wantCode(t, tg.client.Put(wp, k, as.BinMap{"a": 1}), types.KEY_NOT_FOUND_ERROR)
+	wp.RecordExistsAction = as.REPLACE_ONLY
+	wantCode(t, tg.client.Put(wp, k, as.BinMap{"a": 1}), types.KEY_NOT_FOUND_ERROR)
+
+	wp.RecordExistsAction = as.CREATE_ONLY
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 1, "b": 2}))
+	wantCode(t, tg.client.Put(wp, k, as.BinMap{"a": 1}), types.KEY_EXISTS_ERROR)
+
+	wp.RecordExistsAction = as.UPDATE_ONLY
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"c": 3}))
+	rec, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	if !reflect.DeepEqual(rec.Bins, as.BinMap{"a": 1, "b": 2, "c": 3}) {
+		t.Fatalf("after UPDATE_ONLY: %v", rec.Bins)
+	}
+
+	wp.RecordExistsAction = as.REPLACE
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"d": 4}))
+	rec, err = tg.client.Get(nil, k)
+	noErr(t, err)
+	if !reflect.DeepEqual(rec.Bins, as.BinMap{"d": 4}) || rec.Generation != 3 {
+		t.Fatalf("after REPLACE: gen %d %v", rec.Generation, rec.Bins)
+	}
+	wp.RecordExistsAction = as.REPLACE_ONLY
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"e": 5}))
+	rec, err = tg.client.Get(nil, k)
+	noErr(t, err)
+	if !reflect.DeepEqual(rec.Bins, as.BinMap{"e": 5}) {
+		t.Fatalf("after REPLACE_ONLY: %v", rec.Bins)
+	}
+	wp.RecordExistsAction = as.REPLACE
+	noErr(t, tg.client.Put(wp, tg.key(t, set, "r2"), as.BinMap{"x": 1}))
+}
+
+func TestDeleteAndTouch(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "d")
+	existed, err := tg.client.Delete(nil, k)
+	noErr(t, err)
+	if existed {
+		t.Error("Delete(missing) existed = true")
+	}
+	wantCode(t, tg.client.Touch(nil, k), types.KEY_NOT_FOUND_ERROR)
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1}))
+	noErr(t, tg.client.Touch(nil, k))
+	rec, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Generation != 2 {
+		t.Errorf("generation after touch = %d, want 2", rec.Generation)
+	}
+	wp := as.NewWritePolicy(0, 0)
+	wp.DurableDelete = true
+	existed, err = tg.client.Delete(wp, k)
+	noErr(t, err)
+	if !existed {
+		t.Error("Delete existed = false")
+	}
+	_, err = tg.client.Get(nil, k)
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+
+	// Removing the last bin deletes the record.
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1}))
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": nil}))
+	_, err = tg.client.Get(nil, k)
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+}
+
+func TestBinErrors(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "e")
+	wantCode(t, tg.client.Put(nil, k, as.BinMap{strings.Repeat("b", 16): 1}), types.BIN_NAME_TOO_LONG)
+	noErr(t, tg.client.Put(nil, k, as.BinMap{strings.Repeat("b", 15): 1, "s": "str"}))
+	wantCode(t, tg.client.AddBins(nil, k, as.NewBin("s", 1)), types.BIN_TYPE_ERROR)
+	wantCode(t, tg.client.AppendBins(nil, k, as.NewBin(strings.Repeat("b", 15), "x")), types.BIN_TYPE_ERROR)
+
+	big := bytes.Repeat([]byte{'x'}, 9<<20)
+	wp := as.NewWritePolicy(0, 0)
+	wp.TotalTimeout = 10 * time.Second
+	wp.SocketTimeout = 10 * time.Second
+	wantCode(t, tg.client.Put(wp, tg.key(t, set, "big"), as.BinMap{"b": big}), types.RECORD_TOO_BIG)
+	_, err := tg.client.Get(nil, tg.key(t, set, "big"))
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+}
+
+func TestArithmetic(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "a")
+	noErr(t, tg.client.AddBins(nil, k, as.NewBin("n", 5), as.NewBin("f", 1.25)))
+	noErr(t, tg.client.AddBins(nil, k, as.NewBin("n", -2), as.NewBin("f", 1.0)))
+	noErr(t, tg.client.AppendBins(nil, k, as.NewBin("s", "mid")))
+	noErr(t, tg.client.AppendBins(nil, k, as.NewBin("s", "-end")))
+	noErr(t, tg.client.PrependBins(nil, k, as.NewBin("s", "start-")))
+	rec, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	want := as.BinMap{"n": 3, "f": 2.25, "s": "start-mid-end"}
+	if !reflect.DeepEqual(rec.Bins, want) {
+		t.Fatalf("bins %v, want %v", rec.Bins, want)
+	}
+}
+
+func TestOperateBasic(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "o")
+	rec, err := tg.client.Operate(nil, k,
+		as.PutOp(as.NewBin("a", 1)),
+		as.AddOp(as.NewBin("a", 4)),
+		as.AppendOp(as.NewBin("s", "x")),
+		as.PrependOp(as.NewBin("s", "w")),
+		as.GetOp(),
+	)
+	noErr(t, err)
+	if rec.Bins["a"] != 5 || rec.Bins["s"] != "wx" {
+		t.Fatalf("operate bins %#v", rec.Bins)
+	}
+	if rec.Generation != 1 {
+		t.Errorf("generation %d, want 1", rec.Generation)
+	}
+	rec, err = tg.client.Operate(nil, k, as.TouchOp(), as.GetHeaderOp())
+	noErr(t, err)
+	if rec.Generation != 2 {
+		t.Errorf("generation after touch %d, want 2", rec.Generation)
+	}
+	_, err = tg.client.Operate(nil, k, as.DeleteOp())
+	noErr(t, err)
+	_, err = tg.client.Get(nil, k)
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+
+	_, err = tg.client.Operate(nil, tg.key(t, set, "missing"), as.GetBinOp("a"))
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+	_, err = tg.client.Operate(nil, tg.key(t, set, "missing"), as.TouchOp())
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+
+	// RespondPerEachOp gives every op a result.
+	wp := as.NewWritePolicy(0, 0)
+	wp.RespondPerEachOp = true
+	rec, err = tg.client.Operate(wp, k, as.PutOp(as.NewBin("a", 1)), as.AddOp(as.NewBin("a", 2)), as.GetBinOp("a"))
+	noErr(t, err)
+	if !reflect.DeepEqual(rec.Bins["a"], as.OpResults{nil, nil, 3}) {
+		t.Fatalf("respond-all-ops results %#v", rec.Bins["a"])
+	}
+}
+
+func TestTTL(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "t")
+	wp := as.NewWritePolicy(0, 100)
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 1}))
+	rec, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Expiration < 98 || rec.Expiration > 100 {
+		t.Errorf("expiration %d, want ~100", rec.Expiration)
+	}
+	// -2: do not change the TTL.
+	wp = as.NewWritePolicy(0, as.TTLDontUpdate)
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 2}))
+	rec, err = tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Expiration < 98 || rec.Expiration > 100 {
+		t.Errorf("expiration after TTLDontUpdate %d, want ~100", rec.Expiration)
+	}
+	// -1: never expire.
+	wp = as.NewWritePolicy(0, as.TTLDontExpire)
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 3}))
+	rec, err = tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Expiration != as.TTLDontExpire {
+		t.Errorf("expiration after TTLDontExpire %d, want %d", rec.Expiration, uint32(as.TTLDontExpire))
+	}
+	wp = as.NewWritePolicy(0, 50)
+	noErr(t, tg.client.Touch(wp, k))
+	rec, err = tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Expiration < 48 || rec.Expiration > 50 {
+		t.Errorf("expiration after touch %d, want ~50", rec.Expiration)
+	}
+}
+
+func TestTTLExpiry(t *testing.T) {
+	tg := newTarget(t)
+	tg.needClock(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, "x")
+	noErr(t, tg.client.Put(as.NewWritePolicy(0, 10), k, as.BinMap{"a": 1}))
+	noErr(t, tg.client.Put(nil, tg.key(t, set, "forever"), as.BinMap{"a": 1}))
+	tg.srv.AdvanceClock(5 * time.Second)
+	_, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	tg.srv.AdvanceClock(7 * time.Second)
+	_, err = tg.client.Get(nil, k)
+	wantCode(t, err, types.KEY_NOT_FOUND_ERROR)
+	_, err = tg.client.Get(nil, tg.key(t, set, "forever"))
+	noErr(t, err)
+	// An expired record can be created again.
+	wp := as.NewWritePolicy(0, 0)
+	wp.RecordExistsAction = as.CREATE_ONLY
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 2}))
+	rec, err := tg.client.Get(nil, k)
+	noErr(t, err)
+	if rec.Generation != 1 {
+		t.Errorf("recreated generation %d, want 1", rec.Generation)
+	}
+}

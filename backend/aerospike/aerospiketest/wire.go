@@ -1,0 +1,348 @@
+package aerospiketest
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Proto header types.
+const (
+	protoVersion    = 2
+	protoInfo       = 1
+	protoAdmin      = 2
+	protoMsg        = 3
+	protoCompressed = 4
+)
+
+// Limits applied to every length read from the wire.
+const (
+	maxInfoSize     = 1 << 20  // an info request body
+	maxFields       = 1 << 12  // fields in one message
+	maxOps          = 1 << 15  // ops in one message
+	maxBatchKeys    = 5 << 20  // keys in one batch
+	msgHeaderSize   = 22       // AS_MSG header size
+	protoHeaderSize = 8        // proto header size
+	readChunk       = 64 << 10 // growth step while reading a frame body
+)
+
+// Message header flags.
+const (
+	info1Read             = 0x01
+	info1GetAll           = 0x02
+	info1ShortQuery       = 0x04
+	info1Batch            = 0x08
+	info1NoBinData        = 0x20
+	info2Write            = 0x01
+	info2Delete           = 0x02
+	info2Generation       = 0x04
+	info2GenerationGT     = 0x08
+	info2DurableDelete    = 0x10
+	info2CreateOnly       = 0x20
+	info2RespondAllOps    = 0x80
+	info3Last             = 0x01
+	info3PartitionDone    = 0x04
+	info3UpdateOnly       = 0x08
+	info3CreateOrReplace  = 0x10
+	info3ReplaceOnly      = 0x20
+	batchMsgRepeat        = 0x01
+	batchMsgInfo          = 0x02
+	batchMsgGen           = 0x04
+	batchMsgTTL           = 0x08
+	batchMsgInfo4         = 0x10
+	ttlNeverExpire        = 0xFFFFFFFF
+	ttlDontUpdate         = 0xFFFFFFFE
+	citrusleafEpochOffset = 1262304000
+)
+
+// Field types.
+const (
+	fieldNamespace     = 0
+	fieldSet           = 1
+	fieldKey           = 2
+	fieldRecordVersion = 3
+	fieldDigest        = 4
+	fieldMRTID         = 5
+	fieldMRTDeadline   = 6
+	fieldQueryID       = 7
+	fieldSocketTimeout = 9
+	fieldRecordsPerSec = 10
+	fieldPIDArray      = 11
+	fieldDigestArray   = 12
+	fieldMaxRecords    = 13
+	fieldBValArray     = 15
+	fieldIndexName     = 21
+	fieldIndexRange    = 22
+	fieldIndexContext  = 23
+	fieldIndexExp      = 24
+	fieldIndexType     = 26
+	fieldUDFPackage    = 30
+	fieldUDFFunction   = 31
+	fieldUDFArgs       = 32
+	fieldUDFOp         = 33
+	fieldQueryBinList  = 40
+	fieldBatchIndex    = 41
+	fieldBatchWithSet  = 42
+	fieldFilterExp     = 43
+)
+
+// Op types.
+const (
+	opRead       = 1
+	opWrite      = 2
+	opCDTRead    = 3
+	opCDTModify  = 4
+	opAdd        = 5
+	opExpRead    = 7
+	opExpModify  = 8
+	opAppend     = 9
+	opPrepend    = 10
+	opTouch      = 11
+	opBitRead    = 12
+	opBitModify  = 13
+	opDelete     = 14
+	opHLLRead    = 15
+	opHLLModify  = 16
+	maxBinName   = 15
+	digestLength = 20
+)
+
+// errFrame reports a malformed frame; the connection is closed.
+var errFrame = errors.New("aerospiketest: malformed frame")
+
+// frame is one proto frame read from a connection.
+type frame struct {
+	typ  byte
+	body []byte
+}
+
+// readFrame reads one proto frame. Compressed frames (type 4) are inflated and
+// returned with the inner type. maxBody caps the declared body length.
+func readFrame(r io.Reader, maxBody int64) (frame, error) {
+	var hdr [protoHeaderSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return frame{}, err
+	}
+	return readFrameBody(r, hdr, maxBody)
+}
+
+func readFrameBody(r io.Reader, hdr [protoHeaderSize]byte, maxBody int64) (frame, error) {
+	v := binary.BigEndian.Uint64(hdr[:])
+	if hdr[0] != protoVersion {
+		return frame{}, fmt.Errorf("%w: version %d", errFrame, hdr[0])
+	}
+	typ := hdr[1]
+	n := int64(v & 0xFFFFFFFFFFFF)
+	if n > maxBody {
+		return frame{}, fmt.Errorf("%w: body of %d bytes exceeds limit %d", errFrame, n, maxBody)
+	}
+	body, err := readN(r, n)
+	if err != nil {
+		return frame{}, err
+	}
+	if typ == protoCompressed {
+		return inflateFrame(body, maxBody)
+	}
+	return frame{typ: typ, body: body}, nil
+}
+
+// readN reads exactly n bytes, growing the buffer only as data arrives so a
+// bogus length cannot force a large allocation.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	if n <= readChunk {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(readChunk)
+	if _, err := io.CopyN(&buf, r, n); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// inflateFrame decodes a compressed payload: an 8-byte uncompressed size
+// followed by a zlib stream holding a complete inner proto frame.
+func inflateFrame(body []byte, maxBody int64) (frame, error) {
+	if len(body) < 8 {
+		return frame{}, fmt.Errorf("%w: short compressed frame", errFrame)
+	}
+	size := binary.BigEndian.Uint64(body[:8])
+	if size < protoHeaderSize || size > uint64(maxBody)+protoHeaderSize {
+		return frame{}, fmt.Errorf("%w: compressed size %d", errFrame, size)
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(body[8:]))
+	if err != nil {
+		return frame{}, fmt.Errorf("%w: %v", errFrame, err)
+	}
+	defer zr.Close()
+	inner := io.LimitReader(zr, int64(size))
+	var hdr [protoHeaderSize]byte
+	if _, err := io.ReadFull(inner, hdr[:]); err != nil {
+		return frame{}, fmt.Errorf("%w: %v", errFrame, err)
+	}
+	f, err := readFrameBody(inner, hdr, maxBody)
+	if err != nil {
+		return frame{}, fmt.Errorf("%w: inner frame: %v", errFrame, err)
+	}
+	if f.typ == protoCompressed {
+		return frame{}, fmt.Errorf("%w: nested compression", errFrame)
+	}
+	return f, nil
+}
+
+// field is one message field.
+type field struct {
+	typ  byte
+	data []byte
+}
+
+// op is one message operation.
+type op struct {
+	typ      byte
+	particle byte
+	name     string
+	value    []byte
+}
+
+// message is a parsed AS_MSG.
+type message struct {
+	info1, info2, info3, info4 byte
+	resultCode                 byte
+	generation                 uint32
+	ttl                        uint32
+	timeout                    uint32
+	fields                     []field
+	ops                        []op
+}
+
+func (m *message) field(t byte) ([]byte, bool) {
+	for i := range m.fields {
+		if m.fields[i].typ == t {
+			return m.fields[i].data, true
+		}
+	}
+	return nil, false
+}
+
+// parseMessage parses an AS_MSG body. Every length is checked against the
+// remaining input.
+func parseMessage(b []byte) (*message, error) {
+	if len(b) < msgHeaderSize {
+		return nil, fmt.Errorf("%w: short message header", errFrame)
+	}
+	if b[0] != msgHeaderSize {
+		return nil, fmt.Errorf("%w: header size %d", errFrame, b[0])
+	}
+	m := &message{
+		info1:      b[1],
+		info2:      b[2],
+		info3:      b[3],
+		info4:      b[4],
+		resultCode: b[5],
+		generation: binary.BigEndian.Uint32(b[6:]),
+		ttl:        binary.BigEndian.Uint32(b[10:]),
+		timeout:    binary.BigEndian.Uint32(b[14:]),
+	}
+	nFields := int(binary.BigEndian.Uint16(b[18:]))
+	nOps := int(binary.BigEndian.Uint16(b[20:]))
+	rest, err := parseFieldsOps(b[msgHeaderSize:], nFields, nOps, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errFrame, len(rest))
+	}
+	return m, nil
+}
+
+// parseFieldsOps parses nFields fields then nOps ops from b into m and
+// returns the unread remainder.
+func parseFieldsOps(b []byte, nFields, nOps int, m *message) ([]byte, error) {
+	if nFields > maxFields || nOps > maxOps {
+		return nil, fmt.Errorf("%w: %d fields, %d ops", errFrame, nFields, nOps)
+	}
+	if nFields > 0 {
+		m.fields = make([]field, 0, min(nFields, len(b)/5+1))
+	}
+	for range nFields {
+		if len(b) < 5 {
+			return nil, fmt.Errorf("%w: truncated field", errFrame)
+		}
+		sz := binary.BigEndian.Uint32(b)
+		if b[4] == fieldBatchIndex && uint64(sz) > uint64(len(b)-4) {
+			// Clients size the batch field as the rest of the message, which
+			// overshoots when a filter field precedes it; the batch field is
+			// always last, so it extends to the end.
+			sz = uint32(len(b) - 4)
+		}
+		if sz < 1 || uint64(sz) > uint64(len(b)-4) {
+			return nil, fmt.Errorf("%w: field size %d", errFrame, sz)
+		}
+		m.fields = append(m.fields, field{typ: b[4], data: b[5 : 4+sz]})
+		b = b[4+sz:]
+	}
+	if nOps > 0 {
+		m.ops = make([]op, 0, min(nOps, len(b)/8+1))
+	}
+	for range nOps {
+		if len(b) < 8 {
+			return nil, fmt.Errorf("%w: truncated op", errFrame)
+		}
+		sz := binary.BigEndian.Uint32(b)
+		nameLen := int(b[7])
+		if sz < 4 || uint64(sz) > uint64(len(b)-4) || 4+nameLen > int(sz) {
+			return nil, fmt.Errorf("%w: op size %d", errFrame, sz)
+		}
+		o := op{typ: b[4], particle: b[5], name: string(b[8 : 8+nameLen]), value: b[8+nameLen : 4+sz]}
+		m.ops = append(m.ops, o)
+		b = b[4+sz:]
+	}
+	return b, nil
+}
+
+// respBuilder accumulates response AS_MSGs.
+type respBuilder struct {
+	buf []byte
+}
+
+// begin appends a message header.
+func (w *respBuilder) begin(info3, rc byte, gen, voidTime, txnTTL uint32, nFields, nOps int) {
+	w.buf = append(w.buf, msgHeaderSize, 0, 0, info3, 0, rc)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, gen)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, voidTime)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, txnTTL)
+	w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(nFields))
+	w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(nOps))
+}
+
+func (w *respBuilder) field(t byte, data []byte) {
+	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(len(data)+1))
+	w.buf = append(w.buf, t)
+	w.buf = append(w.buf, data...)
+}
+
+// opValue writes one response op holding a bin value.
+func (w *respBuilder) opValue(name string, v any) {
+	start := len(w.buf)
+	w.buf = append(w.buf, 0, 0, 0, 0, opRead, 0, 0, byte(len(name)))
+	w.buf = append(w.buf, name...)
+	var pt byte
+	w.buf, pt = appendParticle(w.buf, v)
+	w.buf[start+5] = pt
+	binary.BigEndian.PutUint32(w.buf[start:], uint32(len(w.buf)-start-4))
+}
+
+// frameProto wraps body as a type-3 proto frame.
+func frameProto(typ byte, body []byte) []byte {
+	out := make([]byte, protoHeaderSize, protoHeaderSize+len(body))
+	binary.BigEndian.PutUint64(out, uint64(len(body))|uint64(protoVersion)<<56|uint64(typ)<<48)
+	return append(out, body...)
+}
