@@ -1,0 +1,143 @@
+package aerospike
+
+import (
+	"context"
+	"flag"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+)
+
+var benchBody = make([]byte, 128)
+
+var benchShards = flag.Int("bench.shards", DefaultShards, "index records per tube in the benchmarks")
+
+func newBenchQueue(b *testing.B) *Queue { return newTestQueue(b, WithShards(*benchShards)) }
+
+// BenchmarkRawPut is the yardstick: one single-record put of a record
+// like a job record, with the client the queue uses.
+func BenchmarkRawPut(b *testing.B) {
+	q := newTestQueue(b)
+	wp := q.writePolicy(context.Background(), nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		k, _ := as.NewKey(q.s.cfg.namespace, q.s.setJobs, int64(i+1))
+		err := q.s.client.PutBins(wp, k, as.NewBin(binTube, "bench"), as.NewBin(binBody, benchBody),
+			as.NewBin(binSize, len(benchBody)))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPut puts jobs into a tube whose backlog stays under 512 jobs:
+// index records are rewritten whole on every write, so the cost of a Put
+// grows with the backlog of its index record.
+func BenchmarkPut(b *testing.B) {
+	q := newBenchQueue(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%512 == 511 {
+			b.StopTimer()
+			if _, err := q.DeleteTube(ctx, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		if _, err := q.Put(ctx, "bench", benchBody); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReserveDelete(b *testing.B) {
+	q := newBenchQueue(b)
+	ctx := context.Background()
+	// A steady backlog: each iteration puts one job outside the timer and
+	// reserves and deletes one.
+	for range 64 {
+		if _, err := q.Put(ctx, "bench", benchBody); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := q.Put(ctx, "bench", benchBody); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		j, err := q.Reserve(ctx, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := q.Delete(ctx, j.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConcurrent runs 8 producers and 8 consumers, each a client of
+// its own, on one tube, and reports the jobs put, reserved and deleted
+// per second.
+func BenchmarkConcurrent(b *testing.B) {
+	base := newBenchQueue(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const producers, consumers = 8, 8
+	var clients []*Queue
+	for range producers + consumers {
+		c, err := base.NewClient()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	n := int64(b.N)
+	var puts, dels atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for i := range producers {
+		wg.Add(1)
+		go func(q *Queue) {
+			defer wg.Done()
+			for puts.Add(1) <= n {
+				if _, err := q.Put(ctx, "bench", benchBody); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(clients[i])
+	}
+	for i := range consumers {
+		wg.Add(1)
+		go func(q *Queue) {
+			defer wg.Done()
+			for dels.Load() < n && ctx.Err() == nil {
+				rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				j, err := q.Reserve(rctx, "bench")
+				rcancel()
+				if err != nil {
+					continue
+				}
+				if err := q.Delete(ctx, j.ID); err != nil {
+					b.Error(err)
+					return
+				}
+				dels.Add(1)
+			}
+		}(clients[producers+i])
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "jobs/s")
+}

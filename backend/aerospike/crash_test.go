@@ -1,0 +1,416 @@
+package aerospike
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beanspike/beanspike"
+)
+
+// crash stops q as a killed process would stop: its background loop
+// ends and nothing is released or cleaned up.
+func (q *Queue) crash() {
+	if q.closed.CompareAndSwap(false, true) {
+		close(q.done)
+		q.loop.Wait()
+		q.s.release()
+	}
+}
+
+// crashAt makes q's operations stop at point, as if the process died
+// there.
+func (q *Queue) crashAt(point string) {
+	f := func(p string) error {
+		if p == point {
+			return errCrashed
+		}
+		return nil
+	}
+	q.hook.Store(&f)
+}
+
+// later moves q's clock forward by d.
+func (q *Queue) later(d time.Duration) { q.skew.Add(int64(d)) }
+
+// repairNow runs q's background work, including a repair pass, once.
+func (q *Queue) repairNow(ctx context.Context) {
+	for range repairEvery {
+		q.maintain(ctx)
+	}
+}
+
+// recordExists tells whether job id's record is stored.
+func recordExists(t *testing.T, q *Queue, id beanspike.ID) bool {
+	t.Helper()
+	ok, err := q.s.client.Exists(nil, q.jobKey(id))
+	if err != nil {
+		t.Fatalf("Exists: %v", err)
+	}
+	return ok
+}
+
+// deletingIDs returns the unfinished deletes recorded for job id's index
+// record.
+func deletingIDs(t *testing.T, q *Queue, tube string, id beanspike.ID) map[int64]int64 {
+	t.Helper()
+	rec, err := q.s.client.Get(nil, q.shardKey(shardRef{tube, q.shardOf(id)}), binDeleting)
+	if err != nil {
+		if errorIsNotFound(err) {
+			return nil
+		}
+		t.Fatalf("Get: %v", err)
+	}
+	return intPairs(rec.Bins[binDeleting])
+}
+
+func wantStats(t *testing.T, q *Queue, tube string, ready, reserved, delayed, buried int) *beanspike.TubeStats {
+	t.Helper()
+	st, err := q.StatsTube(context.Background(), tube)
+	if err != nil {
+		t.Fatalf("StatsTube(%s): %v", tube, err)
+	}
+	if st.Ready != ready || st.Reserved != reserved || st.Delayed != delayed || st.Buried != buried {
+		t.Fatalf("StatsTube(%s) = %+v, want ready %d reserved %d delayed %d buried %d",
+			tube, st, ready, reserved, delayed, buried)
+	}
+	return st
+}
+
+// A client that dies holding a reservation, right after claiming it,
+// loses it to the TTR: another client gets the job, counted as a timeout.
+func TestCrashAfterClaim(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	id, err := a.Put(ctx, "c", []byte("x"), beanspike.WithTTR(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.crashAt("reserve:claimed")
+	if _, err := a.Reserve(ctx, "c"); !errors.Is(err, errCrashed) {
+		t.Fatalf("Reserve with crash hook: %v", err)
+	}
+	a.crash()
+	wantStats(t, b, "c", 0, 1, 0, 0)
+	b.later(1500 * time.Millisecond)
+	j, err := b.Reserve(ctx, "c")
+	if err != nil {
+		t.Fatalf("Reserve after lapse: %v", err)
+	}
+	if j.ID != id || j.Reserves != 2 {
+		t.Fatalf("got %+v, want job %d reserved twice", j, id)
+	}
+	s, err := b.StatsJob(ctx, id)
+	if err != nil || s.Timeouts != 1 {
+		t.Fatalf("StatsJob = %+v, %v; want 1 timeout", s, err)
+	}
+}
+
+// A client that dies in Close, before returning its reservations, loses
+// them to the TTR.
+func TestCrashInClose(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	if _, err := a.Put(ctx, "c", []byte("x"), beanspike.WithTTR(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reserve(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	a.crashAt("close")
+	_ = a.Close()
+	wantStats(t, b, "c", 0, 1, 0, 0)
+	b.later(1500 * time.Millisecond)
+	wantStats(t, b, "c", 1, 0, 0, 0)
+}
+
+// Close returns the client's reservations at once.
+func TestCloseReleases(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	for range 3 {
+		if _, err := a.Put(ctx, "c", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.ReserveBatch(ctx, 3, "c"); err != nil {
+		t.Fatal(err)
+	}
+	wantStats(t, b, "c", 0, 3, 0, 0)
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wantStats(t, b, "c", 3, 0, 0, 0)
+}
+
+// A Delete that dies between removing the index entry and deleting the
+// job record leaves the record; the repair pass of another client deletes
+// it and clears the deleting entry.
+func TestCrashDeleteAfterIndex(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	id, err := a.Put(ctx, "d", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reserve(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	a.crashAt("delete:index")
+	if err := a.Delete(ctx, id); !errors.Is(err, errCrashed) {
+		t.Fatalf("Delete with crash hook: %v", err)
+	}
+	a.crash()
+	if _, err := b.Peek(ctx, id); !errors.Is(err, beanspike.ErrNotFound) {
+		t.Fatalf("Peek of deleted job: %v", err)
+	}
+	st := wantStats(t, b, "d", 0, 0, 0, 0)
+	if st.Deletes != 1 {
+		t.Fatalf("Deletes = %d, want 1", st.Deletes)
+	}
+	if !recordExists(t, b, id) || len(deletingIDs(t, b, "d", id)) != 1 {
+		t.Fatal("the crash left no record or no deleting entry to repair")
+	}
+	b.touchTube("d")
+	b.repairNow(ctx) // too early: the delete may still be in progress
+	if !recordExists(t, b, id) {
+		t.Fatal("repair finished a delete younger than the grace period")
+	}
+	b.later(deleteGrace + time.Second)
+	b.repairNow(ctx)
+	if recordExists(t, b, id) {
+		t.Fatal("repair left the job record")
+	}
+	if n := len(deletingIDs(t, b, "d", id)); n != 0 {
+		t.Fatalf("repair left %d deleting entries", n)
+	}
+}
+
+// A Delete that dies after deleting the record, before clearing the
+// deleting entry, leaves only the entry, which the repair pass clears.
+func TestCrashDeleteAfterRecord(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	id, err := a.Put(ctx, "d", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.crashAt("delete:record")
+	if err := a.Delete(ctx, id); !errors.Is(err, errCrashed) {
+		t.Fatalf("Delete with crash hook: %v", err)
+	}
+	a.crash()
+	if recordExists(t, b, id) || len(deletingIDs(t, b, "d", id)) != 1 {
+		t.Fatal("unexpected state after the crash")
+	}
+	b.touchTube("d")
+	b.later(deleteGrace + time.Second)
+	b.repairNow(ctx)
+	if n := len(deletingIDs(t, b, "d", id)); n != 0 {
+		t.Fatalf("repair left %d deleting entries", n)
+	}
+}
+
+// A client's own deletes clear their deleting entries within a tick.
+func TestDeleteCleansUp(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	id, err := a.Put(ctx, "d", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	a.maintain(ctx)
+	if n := len(deletingIDs(t, a, "d", id)); n != 0 {
+		t.Fatalf("%d deleting entries left", n)
+	}
+}
+
+// A Put that dies with its index entry written but not its job record
+// leaves a dangling entry. Reserve parks it for a second while the
+// record may still come, and drops it once it is older than the grace
+// period. The Put failed, so no acknowledged job is lost.
+func TestCrashPutIndexOnly(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	if _, err := b.Put(ctx, "p", []byte("keep")); err != nil {
+		t.Fatal(err)
+	}
+	a.crashAt("put:record")
+	if _, err := a.Put(ctx, "p", []byte("x")); !errors.Is(err, errCrashed) {
+		t.Fatalf("Put with crash hook: %v", err)
+	}
+	a.crash()
+	wantStats(t, b, "p", 2, 0, 0, 0)
+	// The dangling entry may come first; Reserve skips it and returns
+	// the real job.
+	for range 2 {
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		j, err := b.Reserve(done, "p")
+		if err == nil {
+			if string(j.Body) != "keep" {
+				t.Fatalf("reserved %+v", j)
+			}
+			if err := b.Delete(ctx, j.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantStats(t, b, "p", 0, 0, 1, 0) // parked
+	b.later(danglingGrace + 2*time.Second)
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if j, err := b.Reserve(done, "p"); err == nil {
+		t.Fatalf("reserved a job that was never put: %+v", j)
+	}
+	wantStats(t, b, "p", 0, 0, 0, 0)
+}
+
+// A Put that dies with its job record written but not its index entry
+// leaves an unreachable record and no job: the Put failed.
+func TestCrashPutRecordOnly(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	a.crashAt("put:index")
+	if _, err := a.Put(ctx, "p", []byte("x")); !errors.Is(err, errCrashed) {
+		t.Fatalf("Put with crash hook: %v", err)
+	}
+	a.crash()
+	wantStats(t, b, "p", 0, 0, 0, 0)
+}
+
+// A DeleteTube that dies part-way leaves the tube listed; calling it
+// again finishes, and no job of the tube survives.
+func TestCrashDeleteTube(t *testing.T) {
+	for _, point := range []string{"deletetube:read", "deletetube:records", "deletetube:index"} {
+		t.Run(point, func(t *testing.T) {
+			ctx := context.Background()
+			a := newTestQueue(t)
+			b := newPeer(t, a)
+			var ids []beanspike.ID
+			for i := range 6 {
+				var opts []beanspike.PutOption
+				if i%3 == 1 {
+					opts = append(opts, beanspike.WithDelay(time.Hour))
+				}
+				id, err := a.Put(ctx, "x", []byte("x"), opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+			a.crashAt(point)
+			if _, err := a.DeleteTube(ctx, "x"); !errors.Is(err, errCrashed) {
+				t.Fatalf("DeleteTube with crash hook: %v", err)
+			}
+			a.crash()
+			tubes, err := b.Tubes(ctx)
+			if err != nil || len(tubes) != 1 {
+				t.Fatalf("Tubes = %v, %v; want the half-deleted tube listed", tubes, err)
+			}
+			n, err := b.DeleteTube(ctx, "x")
+			if err != nil {
+				t.Fatalf("DeleteTube again: %v", err)
+			}
+			want := 6
+			if point == "deletetube:index" {
+				want = 0
+			}
+			if n != want {
+				t.Fatalf("DeleteTube again = %d, want %d", n, want)
+			}
+			if tubes, _ := b.Tubes(ctx); len(tubes) != 0 {
+				t.Fatalf("Tubes = %v after DeleteTube", tubes)
+			}
+			for _, id := range ids {
+				if recordExists(t, b, id) {
+					t.Fatalf("job record %d survived", id)
+				}
+				if _, err := b.Peek(ctx, id); !errors.Is(err, beanspike.ErrNotFound) {
+					t.Fatalf("Peek(%d) = %v", id, err)
+				}
+			}
+		})
+	}
+}
+
+// Sweeps run by many clients at once move each lapsed reservation back
+// to ready exactly once.
+func TestConcurrentSweeps(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t, WithShards(2))
+	const n = 40
+	for range n {
+		if _, err := a.Put(ctx, "s", []byte("x"), beanspike.WithTTR(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := a.ReserveBatch(ctx, n, "s")
+	if err != nil || len(jobs) != n {
+		t.Fatalf("ReserveBatch = %d jobs, %v", len(jobs), err)
+	}
+	a.crash()
+	var peers []*Queue
+	for range 4 {
+		p := newPeer(t, a)
+		p.later(2 * time.Second)
+		peers = append(peers, p)
+	}
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range p.s.shards {
+				if err := p.sweep(ctx, shardRef{"s", s}); err != nil {
+					t.Errorf("sweep: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wantStats(t, peers[0], "s", n, 0, 0, 0)
+	for _, j := range jobs {
+		s, err := peers[0].StatsJob(ctx, j.ID)
+		if err != nil || s.Timeouts != 1 || s.State != beanspike.Ready {
+			t.Fatalf("StatsJob(%d) = %+v, %v; want ready with 1 timeout", j.ID, s, err)
+		}
+	}
+}
+
+// A move into an index record that no longer exists fails instead of
+// creating it again.
+func TestMoveIntoDeletedTube(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t)
+	b := newPeer(t, a)
+	id, err := a.Put(ctx, "g", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reserve(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DeleteTube(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, id, 1, 0); !errors.Is(err, beanspike.ErrNotFound) {
+		t.Fatalf("Release after DeleteTube: %v", err)
+	}
+	ok, err := b.s.client.Exists(nil, b.shardKey(shardRef{"g", b.shardOf(id)}))
+	if err != nil || ok {
+		t.Fatalf("index record exists = %v, %v", ok, err)
+	}
+}

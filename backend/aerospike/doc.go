@@ -1,0 +1,162 @@
+// Package aerospike is the production backend of beanspike: a job store
+// kept in an Aerospike namespace (Community Edition is enough), shared by
+// any number of processes on any number of machines. It implements
+// [beanspike.Queue] and [beanspike.Batcher].
+//
+// It uses no Lua UDFs, and no scan or query on any operation but
+// DeleteTube: every other call takes a small, fixed number of round trips
+// whatever the number of jobs in a tube.
+//
+// # Connecting
+//
+// [New] connects to the hosts given with [WithHosts] and [WithPort], by
+// default to AEROSPIKE_HOST (a comma-separated list) and AEROSPIKE_PORT,
+// and failing those to 127.0.0.1:3000; or it uses a client given with
+// [WithClient], which Close then leaves open. [WithNamespace] and
+// [WithSetPrefix] place the store: all its sets share the prefix, so
+// stores with different prefixes are isolated. [Queue.NewClient] makes
+// more clients sharing one connection. Each client has a random 128-bit
+// identity; the reservations it makes belong to it.
+//
+// # Data model
+//
+// The store has four sets, named after the prefix P:
+//
+//   - P_jobs: one record per job, keyed by its ID, holding what never
+//     changes: tube, body (LZ4-encoded by package codec when
+//     WithCompression asked for it and it shrank the body), original size,
+//     put time.
+//   - P_idx: per tube, K index records ("shards"; [WithShards], 8 by
+//     default, fixed for the store when it is first used), job ID mod K
+//     choosing the shard. Each holds four key-value-ordered maps, ready,
+//     delayed, reserved and buried, from job ID to the job's entry,
+//     plus a deleting map (ID to the time a delete began) and the tube's
+//     counters (total, deletes, compressed, skipped) for that shard.
+//   - P_meta: per tube a meta record (pause state, pause count); one
+//     record listing the tubes; the store configuration (shard count);
+//     the job ID counter.
+//
+// A job's entry holds everything about it that changes: priority, TTR,
+// the reserve, timeout, release, bury and kick counters, last delay, the
+// owner of a reservation, the bury reason. It is stored as a list
+// [k1, k2, packed] whose first two elements rank it in its map: ready
+// [priority, ready time], delayed [due time], reserved [deadline], buried
+// [bury time]. The map a job's entry is in is its state; the index is the
+// truth of what exists (a job record without an entry is not a job).
+// Hence every state change — reserve, release, bury, touch, kick, a
+// lapse — is one atomic write to one index record: a compare-and-swap
+// whose filter expression checks that the entries it moves are still
+// exactly as read, and which refuses to create the record (so nothing is
+// written into a deleted tube).
+//
+// Job IDs come in blocks of 256 from the counter record (add and read in
+// one command), so they are unique across all clients; the ready time
+// is the wall clock in nanoseconds, strictly increasing within a process.
+// Across processes, "became ready first" is as good as the clocks agree.
+//
+// # Operations and round trips
+//
+//   - Put: one batch command writing the job record and the index entry
+//     (with the tube's counters); plus, the first time a process uses a
+//     tube, one batch command registering it (meta record, tube list).
+//   - Reserve: one batch command reading the meta records (pause) and the
+//     head of every index record of the watched tubes; one batch command
+//     claiming the best job (compare-and-swap from ready to reserved) and
+//     reading its record. Across the K shards and the tubes, the best job
+//     is chosen as the memory backend chooses it. A client that loses the
+//     race for a job reads again and picks at random among the first few,
+//     which spreads racing clients over different jobs.
+//   - Delete: one compare-and-swap removing the entry (recording the
+//     delete in the deleting map and counting it), then the deletion of
+//     the job record; the deleting entry is cleared by the next tick of the
+//     client's background loop, batched.
+//   - Release, Bury, Touch: one compare-and-swap, when the client holds
+//     the reservation (it remembers its reservations).
+//   - Peek, StatsJob, ReserveJob, KickJob, and Delete of a job the client
+//     does not hold: one read of the job record to find its tube (skipped
+//     when the process has seen the job), one read of its entry, then the
+//     write.
+//   - Kick: one batch read of the heads of the index records, one
+//     compare-and-swap per index record holding jobs to kick.
+//   - StatsTube: from map sizes and counters, two batch commands; never a
+//     scan. Waiting counts only the blocked Reserve calls of this
+//     process's clients (those sharing a connection made by one New).
+//   - DeleteTube: reads the tube's index records whole and deletes every
+//     record: O(jobs of the tube).
+//
+// Transient failures (KEY_BUSY, timeouts, lost connections) are retried
+// with jittered exponential backoff, about a dozen times, then reported as
+// [beanspike.ErrUnavailable]. A compare-and-swap whose first attempt may
+// have been applied (a timeout after sending) is checked against its
+// intended result before it is reported as lost.
+//
+// Index records are rewritten whole on every write, so their size bounds
+// throughput: an entry takes about 60 bytes, and Aerospike records are
+// limited to 8 MiB, so a tube holds up to about 140,000 jobs per shard.
+// Tubes with large backlogs want more shards.
+//
+// # Time
+//
+// Delayed jobs become ready and lapsed reservations return to ready
+// (counted as timeouts) by a sweep: one compare-and-swap moving every due
+// entry of an index record to ready. Any client sweeps an index record
+// whenever a read shows it a due head — every Reserve poll, peek, stats
+// and kick — and each client's background loop ([WithSweepInterval],
+// 100ms by default) sweeps the tubes the client used in the last ten
+// minutes. So with any client active, jobs move within about a poll
+// interval of their time; there is no dedicated process. Sweeps from many
+// clients at once are safe: one wins, the others find their guard failed.
+// Due and deadline times are compared with the sweeping client's clock.
+//
+// Blocking Reserve polls: after an empty poll it waits 5ms, doubling up
+// to 100ms, and polls at once when a client of the same process puts,
+// releases or kicks a job.
+//
+// # Crashes
+//
+// Community Edition has no multi-record transactions: a client may die
+// between any two of its writes. No job is lost or held forever:
+//
+//   - Reserve claims and reads in one batch command; a client that dies
+//     holding reservations, or in Close before returning them, loses them
+//     to their TTR, after which a sweep returns them to ready.
+//   - Delete, after its compare-and-swap and before deleting the record:
+//     the job is deleted (its entry is gone); the record is left, named by
+//     the deleting entry. A repair pass, run every ten ticks by every
+//     client's background loop on the tubes it uses, deletes the records
+//     of deleting entries older than five seconds, then the entries.
+//     After deleting the record and before clearing the entry: the repair
+//     pass clears it. Both steps are idempotent.
+//   - Put writes the job record and the entry in one batch command, whose
+//     halves may fail independently. A failed entry write is retried (an
+//     entry whose write is in doubt is looked for before it is written
+//     again), then the record is deleted and Put fails. If the process dies
+//     first, a job record without an entry remains: unreachable, never a
+//     job, since its Put did not succeed. An entry whose record is missing
+//     (the record failed, or is still on its way) is found by Reserve
+//     when it claims it: it is parked as delayed for a second, and dropped
+//     once ten seconds old.
+//   - DeleteTube deletes the job records, then the index and meta
+//     records, then the tube-list entry. A crash leaves the tube listed;
+//     DeleteTube again finishes the work. Entries whose records are gone
+//     are dropped as above when claimed. A Put racing with DeleteTube on
+//     the same tube may see its job deleted with the tube.
+//   - All other operations are single writes.
+//
+// Reservations are compared with owners, not with clocks alone: a client
+// whose reservation lapsed gets [beanspike.ErrNotReserved], and one whose
+// tube was deleted gets [beanspike.ErrNotFound].
+//
+// # Consistency
+//
+// The compare-and-swaps give at most one holder per job on a namespace in
+// strong-consistency mode. In AP mode, a network partition can let two
+// clients claim one job; delivery stays at least once.
+//
+// # Errors
+//
+// interpretError maps the client's errors to the contract's: a missing
+// record is [beanspike.ErrNotFound], a record over the server's limit
+// [beanspike.ErrJobTooBig], everything else [beanspike.ErrUnavailable].
+// The native *aerospike.AerospikeError stays reachable with errors.As.
+package aerospike

@@ -1,0 +1,174 @@
+package aerospike
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/ory/dockertest/v3"
+	"github.com/ory/dockertest/v3/docker"
+
+	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
+)
+
+// dockerImage is the server the tests run in a container when a Docker
+// engine answers: Aerospike Community Edition 8.0.
+const (
+	dockerRepo = "aerospike/aerospike-server"
+	dockerTag  = "8.0.0.7"
+)
+
+// target is the Aerospike server the tests run against.
+type target struct {
+	kind string // "real server", "docker" or "aerospiketest"
+	host string
+	port int
+	srv  *aerospiketest.Server // the in-process server, when it is the target
+}
+
+// tgt is set once by TestMain before any test runs and read only after.
+var tgt target
+
+func TestMain(m *testing.M) {
+	t, cleanup, err := pickTarget()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aerospike tests: no server:", err)
+		os.Exit(1)
+	}
+	tgt = t
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// pickTarget chooses the server: a real one when AEROSPIKE_HOST is set, a
+// container where a Docker engine answers, otherwise the in-process
+// Aerospike-compatible server.
+func pickTarget() (target, func(), error) {
+	if h := os.Getenv(EnvHost); h != "" {
+		port := DefaultPort
+		if p := os.Getenv(EnvPort); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return target{}, nil, fmt.Errorf("%s=%q: %w", EnvPort, p, err)
+			}
+			port = n
+		}
+		return target{kind: "real server", host: strings.Split(h, ",")[0], port: port}, func() {}, nil
+	}
+	if t, cleanup, err := dockerTarget(); err == nil {
+		return t, cleanup, nil
+	} else {
+		fmt.Fprintln(os.Stderr, "aerospike tests: no Docker engine, using aerospiketest:", err)
+	}
+	srv, err := aerospiketest.NewServer()
+	if err != nil {
+		return target{}, nil, err
+	}
+	return target{kind: "aerospiketest", host: srv.Host(), port: srv.Port(), srv: srv}, func() { _ = srv.Close() }, nil
+}
+
+// dockerTarget starts an Aerospike CE container, if a Docker engine
+// answers within two seconds, and waits until it serves.
+func dockerTarget() (target, func(), error) {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return target{}, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err = pool.Client.PingWithContext(ctx)
+	cancel()
+	if err != nil {
+		return target{}, nil, err
+	}
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: dockerRepo,
+		Tag:        dockerTag,
+	}, func(hc *docker.HostConfig) {
+		hc.AutoRemove = true
+		hc.RestartPolicy = docker.RestartPolicy{Name: "no"}
+	})
+	if err != nil {
+		return target{}, nil, err
+	}
+	_ = res.Expire(600)
+	host, portStr, err := net.SplitHostPort(res.GetHostPort("3000/tcp"))
+	if err != nil {
+		_ = pool.Purge(res)
+		return target{}, nil, err
+	}
+	port, _ := strconv.Atoi(portStr)
+	pool.MaxWait = 2 * time.Minute
+	err = pool.Retry(func() error {
+		c, err := as.NewClient(host, port)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		k, _ := as.NewKey(DefaultNamespace, "ready", "probe")
+		return c.PutBins(nil, k, as.NewBin("x", 1))
+	})
+	if err != nil {
+		_ = pool.Purge(res)
+		return target{}, nil, err
+	}
+	return target{kind: "docker", host: host, port: port}, func() { _ = pool.Purge(res) }, nil
+}
+
+// uniquePrefix returns a set prefix of its own for t: its name and a
+// random suffix.
+func uniquePrefix(t testing.TB) string {
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+			return r
+		}
+		return '_'
+	}, t.Name())
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	return name + "_" + hex.EncodeToString(b[:])
+}
+
+// newTestQueue makes a queue of a fresh store on the target.
+func newTestQueue(t testing.TB, opts ...Option) *Queue {
+	t.Helper()
+	t.Logf("aerospike target: %s at %s:%d", tgt.kind, tgt.host, tgt.port)
+	all := append([]Option{
+		WithHosts(tgt.host), WithPort(tgt.port), WithSetPrefix(uniquePrefix(t)),
+	}, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := New(ctx, all...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	return q
+}
+
+// newPeer makes another client of q's store with a connection of its
+// own, as another process would.
+func newPeer(t testing.TB, q *Queue) *Queue {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := New(ctx, WithHosts(tgt.host), WithPort(tgt.port), WithSetPrefix(q.s.cfg.setPrefix),
+		WithNamespace(q.s.cfg.namespace))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}

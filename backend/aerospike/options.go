@@ -1,0 +1,217 @@
+package aerospike
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+
+	"github.com/beanspike/beanspike"
+)
+
+// Defaults of the options of [New].
+const (
+	// DefaultHost is the server host used when neither [WithHosts] nor the
+	// AEROSPIKE_HOST environment variable names one.
+	DefaultHost = "127.0.0.1"
+	// DefaultPort is the server port used when neither [WithPort] nor the
+	// AEROSPIKE_PORT environment variable gives one.
+	DefaultPort = 3000
+	// DefaultNamespace is the Aerospike namespace the queue's sets live in.
+	DefaultNamespace = "test"
+	// DefaultSetPrefix starts the names of the queue's sets.
+	DefaultSetPrefix = "beanspike"
+	// DefaultShards is the number of index records per tube.
+	DefaultShards = 8
+	// MaxShards is the largest shard count [WithShards] accepts.
+	MaxShards = 64
+	// DefaultSweepInterval is the period of each client's background loop.
+	DefaultSweepInterval = 100 * time.Millisecond
+	// DefaultTimeout bounds each command sent to the server.
+	DefaultTimeout = 2 * time.Second
+	// MaxBodySizeLimit is the largest value [WithMaxBodySize] accepts: a
+	// job record must fit in Aerospike's 8 MiB record limit.
+	MaxBodySizeLimit = 7 << 20
+	// maxSetPrefixLen keeps set names (prefix plus a short suffix) within
+	// Aerospike's 63-byte limit.
+	maxSetPrefixLen = 56
+)
+
+// Environment variables read by [New] for its defaults, as the ancestor
+// go-beanspike read them.
+const (
+	EnvHost = "AEROSPIKE_HOST"
+	EnvPort = "AEROSPIKE_PORT"
+)
+
+// Option configures a queue made by [New].
+type Option func(*config)
+
+type config struct {
+	hosts         []string
+	port          int
+	namespace     string
+	setPrefix     string
+	client        *as.Client
+	clientPolicy  *as.ClientPolicy
+	maxBodySize   int
+	shards        int
+	sweepInterval time.Duration
+	timeout       time.Duration
+}
+
+// WithHosts sets the seed hosts, each "name" or "name:port"; a host
+// without a port uses the port of [WithPort]. Defaults to the
+// comma-separated list in AEROSPIKE_HOST, or [DefaultHost].
+func WithHosts(hosts ...string) Option {
+	return func(c *config) { c.hosts = append([]string(nil), hosts...) }
+}
+
+// WithPort sets the port of the hosts that do not name one. Defaults to
+// AEROSPIKE_PORT, or [DefaultPort].
+func WithPort(port int) Option { return func(c *config) { c.port = port } }
+
+// WithNamespace sets the Aerospike namespace. Defaults to
+// [DefaultNamespace].
+func WithNamespace(ns string) Option { return func(c *config) { c.namespace = ns } }
+
+// WithSetPrefix sets the prefix of the names of the queue's sets. Queues
+// with different prefixes in one namespace are isolated stores; clients of
+// one store must use the same prefix. It is 1 to 56 bytes of letters,
+// digits, '_', '-' and '.'. Defaults to [DefaultSetPrefix].
+func WithSetPrefix(prefix string) Option { return func(c *config) { c.setPrefix = prefix } }
+
+// WithClient makes the queue use an existing client instead of
+// connecting; Close then leaves the client open. The host, port and
+// client-policy options are ignored.
+func WithClient(client *as.Client) Option { return func(c *config) { c.client = client } }
+
+// WithClientPolicy sets the policy used to connect (timeouts, connection
+// pool, authentication, TLS). Defaults to the client's default policy.
+func WithClientPolicy(p *as.ClientPolicy) Option {
+	return func(c *config) { c.clientPolicy = p }
+}
+
+// WithMaxBodySize sets the largest body, in bytes before compression, that
+// Put accepts; larger ones fail with [beanspike.ErrJobTooBig] before
+// anything is written. It must be between 1 and [MaxBodySizeLimit].
+// Defaults to [beanspike.DefaultMaxBodySize].
+func WithMaxBodySize(n int) Option { return func(c *config) { c.maxBodySize = n } }
+
+// WithShards sets how many index records each tube is spread over, from 1
+// to [MaxShards]. More shards carry more concurrent clients and more jobs
+// per tube; fewer make Reserve and the stats cheaper. The value takes
+// effect only when the store is first used: every client then adopts the
+// store's setting. Defaults to [DefaultShards].
+func WithShards(k int) Option { return func(c *config) { c.shards = k } }
+
+// WithSweepInterval sets the period of the client's background loop, which
+// makes due delayed jobs ready, returns lapsed reservations to ready and
+// repairs what crashed clients left half done. Defaults to
+// [DefaultSweepInterval].
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *config) { c.sweepInterval = d }
+}
+
+// WithTimeout bounds each command sent to the server; a context with an
+// earlier deadline bounds it further. Defaults to [DefaultTimeout].
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// resolve applies opts over the defaults and the environment and validates
+// the result.
+func resolve(opts []Option) (config, error) {
+	c := config{
+		port:          DefaultPort,
+		namespace:     DefaultNamespace,
+		setPrefix:     DefaultSetPrefix,
+		maxBodySize:   beanspike.DefaultMaxBodySize,
+		shards:        DefaultShards,
+		sweepInterval: DefaultSweepInterval,
+		timeout:       DefaultTimeout,
+	}
+	if h := strings.TrimSpace(os.Getenv(EnvHost)); h != "" {
+		c.hosts = strings.Split(h, ",")
+	}
+	if p := strings.TrimSpace(os.Getenv(EnvPort)); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return c, fmt.Errorf("%w: %s=%q is not a port", beanspike.ErrInvalidArgument, EnvPort, p)
+		}
+		c.port = n
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if len(c.hosts) == 0 {
+		c.hosts = []string{DefaultHost}
+	}
+	if c.port < 1 || c.port > 65535 {
+		return c, fmt.Errorf("%w: port %d out of range", beanspike.ErrInvalidArgument, c.port)
+	}
+	if c.namespace == "" || len(c.namespace) > 31 || strings.ContainsAny(c.namespace, ":;") {
+		return c, fmt.Errorf("%w: namespace %q", beanspike.ErrInvalidArgument, c.namespace)
+	}
+	if err := validPrefix(c.setPrefix); err != nil {
+		return c, err
+	}
+	if c.maxBodySize < 1 || c.maxBodySize > MaxBodySizeLimit {
+		return c, fmt.Errorf("%w: max body size %d is not between 1 and %d",
+			beanspike.ErrInvalidArgument, c.maxBodySize, MaxBodySizeLimit)
+	}
+	if c.shards < 1 || c.shards > MaxShards {
+		return c, fmt.Errorf("%w: shard count %d is not between 1 and %d",
+			beanspike.ErrInvalidArgument, c.shards, MaxShards)
+	}
+	if c.sweepInterval < time.Millisecond {
+		return c, fmt.Errorf("%w: sweep interval %s is shorter than 1ms",
+			beanspike.ErrInvalidArgument, c.sweepInterval)
+	}
+	if c.timeout < time.Millisecond {
+		return c, fmt.Errorf("%w: timeout %s is shorter than 1ms", beanspike.ErrInvalidArgument, c.timeout)
+	}
+	return c, nil
+}
+
+func validPrefix(p string) error {
+	if p == "" || len(p) > maxSetPrefixLen {
+		return fmt.Errorf("%w: set prefix %q must be 1 to %d bytes", beanspike.ErrInvalidArgument, p, maxSetPrefixLen)
+	}
+	for i := 0; i < len(p); i++ {
+		switch ch := p[i]; {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '_', ch == '-', ch == '.':
+		default:
+			return fmt.Errorf("%w: set prefix %q has invalid byte %q", beanspike.ErrInvalidArgument, p, ch)
+		}
+	}
+	return nil
+}
+
+// seedHosts turns the configured host strings into client hosts.
+func (c *config) seedHosts() ([]*as.Host, error) {
+	hosts := make([]*as.Host, 0, len(c.hosts))
+	for _, h := range c.hosts {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		name, port := h, c.port
+		if hn, ps, err := net.SplitHostPort(h); err == nil {
+			p, err := strconv.Atoi(ps)
+			if err != nil || p < 1 || p > 65535 {
+				return nil, fmt.Errorf("%w: host %q has a bad port", beanspike.ErrInvalidArgument, h)
+			}
+			name, port = hn, p
+		}
+		hosts = append(hosts, as.NewHost(name, port))
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("%w: no hosts", beanspike.ErrInvalidArgument)
+	}
+	return hosts, nil
+}

@@ -1,0 +1,558 @@
+package aerospike
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/aerospike/aerospike-client-go/v8/types"
+
+	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/codec"
+)
+
+var (
+	_ beanspike.Queue   = (*Queue)(nil)
+	_ beanspike.Batcher = (*Queue)(nil)
+)
+
+// idBlock is how many job IDs a process takes from the counter at once.
+const idBlock = 256
+
+// Queue is one client of a job store kept in an Aerospike namespace. It
+// is safe for concurrent use by multiple goroutines. Each Queue, whether
+// made by [New] or [Queue.NewClient], has its own random 128-bit identity:
+// the reservations it makes belong to it.
+type Queue struct {
+	s     *store
+	owner [2]int64
+
+	// skew is added to the wall clock; tests use it to move a client in
+	// time.
+	skew atomic.Int64
+	// hook, when set, is called at the named points of multi-step
+	// operations; an error stops the operation there, as a crash would.
+	hook atomic.Pointer[func(point string) error]
+
+	closed    atomic.Bool
+	releasing atomic.Bool // Close is returning the reservations
+	done      chan struct{}
+	loop      sync.WaitGroup
+
+	mu      sync.Mutex
+	held    map[beanspike.ID]holding // this client's reservations
+	active  map[string]int64         // tubes used lately, with the time
+	cleanup map[shardRef][]int64     // finished deletes to clear from binDeleting
+	ticks   int
+}
+
+// shardRef names one index record.
+type shardRef struct {
+	tube  string
+	shard int
+}
+
+// holding is a reservation of this client as it was last written.
+type holding struct {
+	ref shardRef
+	e   entry
+}
+
+// store is what the clients made from one [New] share: the connection,
+// the configuration and process-local caches.
+type store struct {
+	client    *as.Client
+	owns      bool
+	cfg       config
+	shards    int
+	setJobs   string
+	setIdx    string
+	setMeta   string
+	codec     *codec.LZ4
+	mapPolicy *as.MapPolicy
+	seq       atomic.Int64
+
+	idMu   sync.Mutex // serializes ID block allocation
+	mu     sync.Mutex
+	refs   int
+	idNext uint64
+	idEnd  uint64
+	known  map[string]bool         // tubes known to be registered
+	keys   map[string][]*as.Key    // index record keys by tube
+	idTube map[beanspike.ID]string // tubes of jobs seen lately
+	wait   map[string]int          // blocked Reserve calls by tube
+	wake   chan struct{}           // closed and replaced on local puts
+}
+
+// maxIDCache bounds the job-to-tube cache.
+const maxIDCache = 1 << 16
+
+// New connects to an Aerospike cluster and returns a client of the job
+// store kept there under the configured namespace and set prefix. The
+// store is created on first use. ctx bounds the connection.
+//
+// Errors: [beanspike.ErrInvalidArgument] for bad options,
+// [beanspike.ErrUnavailable] when the cluster cannot be reached, ctx.Err().
+func New(ctx context.Context, opts ...Option) (*Queue, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	client, owns := cfg.client, false
+	if client == nil {
+		client, err = connect(ctx, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		owns = true
+	}
+	lz, err := codec.NewLZ4(&codec.Options{MaxSize: cfg.maxBodySize})
+	if err != nil {
+		if owns {
+			client.Close()
+		}
+		return nil, fmt.Errorf("%w: %w", beanspike.ErrInvalidArgument, err)
+	}
+	s := &store{
+		client:    client,
+		owns:      owns,
+		cfg:       cfg,
+		setJobs:   cfg.setPrefix + "_jobs",
+		setIdx:    cfg.setPrefix + "_idx",
+		setMeta:   cfg.setPrefix + "_meta",
+		codec:     lz,
+		mapPolicy: as.NewMapPolicy(as.MapOrder.KEY_VALUE_ORDERED, as.MapWriteMode.UPDATE),
+		known:     map[string]bool{},
+		keys:      map[string][]*as.Key{},
+		idTube:    map[beanspike.ID]string{},
+		wait:      map[string]int{},
+		wake:      make(chan struct{}),
+	}
+	q := s.newClient()
+	if err := q.initStore(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	q.start()
+	return q, nil
+}
+
+// connect opens a client to the configured hosts within ctx.
+func connect(ctx context.Context, cfg *config) (*as.Client, error) {
+	hosts, err := cfg.seedHosts()
+	if err != nil {
+		return nil, err
+	}
+	pol := as.NewClientPolicy()
+	if cfg.clientPolicy != nil {
+		p := *cfg.clientPolicy
+		pol = &p
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < pol.Timeout {
+			pol.Timeout = max(left, 10*time.Millisecond)
+		}
+	}
+	type result struct {
+		c   *as.Client
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := as.NewClientWithPolicyAndHost(pol, hosts...)
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		ch <- result{c, nil}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, interpretError(r.err)
+		}
+		return r.c, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// newClient makes a client of s with a fresh identity.
+func (s *store) newClient() *Queue {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	q := &Queue{
+		s: s,
+		owner: [2]int64{
+			int64(binary.LittleEndian.Uint64(b[:8])),
+			int64(binary.LittleEndian.Uint64(b[8:])) | 1, // never all zero
+		},
+		done:    make(chan struct{}),
+		held:    map[beanspike.ID]holding{},
+		active:  map[string]int64{},
+		cleanup: map[shardRef][]int64{},
+	}
+	s.mu.Lock()
+	s.refs++
+	s.mu.Unlock()
+	return q
+}
+
+// NewClient returns a new client of q's store with its own identity,
+// sharing q's connection. The connection stays open until every client
+// sharing it is closed.
+//
+// Errors: [beanspike.ErrClosed].
+func (q *Queue) NewClient() (*Queue, error) {
+	if q.closed.Load() {
+		return nil, beanspike.ErrClosed
+	}
+	c := q.s.newClient()
+	c.start()
+	return c, nil
+}
+
+// As gives access to the native client: it sets *target to the
+// *aerospike.Client when target is a **aerospike.Client and returns
+// true; it returns false for anything else.
+func (q *Queue) As(target any) bool {
+	if p, ok := target.(**as.Client); ok {
+		*p = q.s.client
+		return true
+	}
+	return false
+}
+
+// Shards returns the number of index records per tube of the store.
+func (q *Queue) Shards() int { return q.s.shards }
+
+// initStore reads, or creates, the store's configuration record.
+func (q *Queue) initStore(ctx context.Context) error {
+	s := q.s
+	key, err := as.NewKey(s.cfg.namespace, s.setMeta, "config")
+	if err != nil {
+		return interpretError(err)
+	}
+	return q.retry(ctx, func() error {
+		wp := q.writePolicy(ctx, nil)
+		wp.RecordExistsAction = as.CREATE_ONLY
+		err := s.client.PutBins(wp, key, as.NewBin(binShards, s.cfg.shards))
+		if err == nil {
+			s.shards = s.cfg.shards
+			return nil
+		}
+		if resultCode(err) != types.KEY_EXISTS_ERROR {
+			return err
+		}
+		rec, err := s.client.Get(q.readPolicy(ctx), key, binShards)
+		if err != nil {
+			return err
+		}
+		n, ok := toInt(rec.Bins[binShards])
+		if !ok || n < 1 || n > MaxShards {
+			return fmt.Errorf("%w: store configuration has shard count %v", beanspike.ErrUnavailable, rec.Bins[binShards])
+		}
+		s.shards = int(n)
+		return nil
+	})
+}
+
+// start runs the client's background loop.
+func (q *Queue) start() {
+	q.loop.Add(1)
+	go q.background()
+}
+
+// Close closes the client: its reservations return to ready at once (best
+// effort: a reservation that cannot be returned lapses after its TTR),
+// its blocked calls return [beanspike.ErrClosed], and so do later calls.
+// Closing the last client made from a [New] call closes the connection,
+// unless it was given with [WithClient]. Close is idempotent; it returns
+// an error wrapping [beanspike.ErrUnavailable] when the reservations could
+// not all be returned.
+func (q *Queue) Close() error {
+	if !q.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(q.done)
+	q.loop.Wait()
+	var err error
+	q.releasing.Store(true)
+	if q.at("close") == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*q.s.cfg.timeout)
+		err = q.releaseAll(ctx)
+		cancel()
+	}
+	q.s.release()
+	return err
+}
+
+// release drops a client's reference to the store.
+func (s *store) release() {
+	s.mu.Lock()
+	s.refs--
+	last := s.refs == 0
+	s.mu.Unlock()
+	if last && s.owns {
+		s.client.Close()
+	}
+}
+
+// errClosed returns ErrClosed when q is closed.
+func (q *Queue) errClosed() error {
+	if q.closed.Load() {
+		return beanspike.ErrClosed
+	}
+	return nil
+}
+
+// stopCh is closed when the client's calls should give up waiting: at
+// Close, except for the work Close itself does.
+func (q *Queue) stopCh() <-chan struct{} {
+	if q.releasing.Load() {
+		return nil
+	}
+	return q.done
+}
+
+// at runs the test hook for point.
+func (q *Queue) at(point string) error {
+	if h := q.hook.Load(); h != nil {
+		return (*h)(point)
+	}
+	return nil
+}
+
+// now reads the client's clock.
+func (q *Queue) now() time.Time { return time.Now().Add(time.Duration(q.skew.Load())) }
+
+func (q *Queue) nowNs() int64 { return q.now().UnixNano() }
+
+// seq returns a new sequence number: the current time in nanoseconds,
+// strictly increasing within the process.
+func (q *Queue) seq() int64 {
+	for {
+		last := q.s.seq.Load()
+		n := q.nowNs()
+		if n <= last {
+			n = last + 1
+		}
+		if q.s.seq.CompareAndSwap(last, n) {
+			return n
+		}
+	}
+}
+
+// --- keys ----------------------------------------------------------------
+
+func (q *Queue) jobKey(id beanspike.ID) *as.Key {
+	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setJobs, int64(id))
+	return k
+}
+
+// shardKeys returns the keys of tube's index records.
+func (q *Queue) shardKeys(tube string) []*as.Key {
+	s := q.s
+	s.mu.Lock()
+	ks := s.keys[tube]
+	s.mu.Unlock()
+	if ks != nil {
+		return ks
+	}
+	ks = make([]*as.Key, s.shards)
+	for i := range ks {
+		ks[i], _ = as.NewKey(s.cfg.namespace, s.setIdx, tube+"\x00"+strconv.Itoa(i))
+	}
+	s.mu.Lock()
+	if len(s.keys) > 4096 {
+		clear(s.keys)
+	}
+	s.keys[tube] = ks
+	s.mu.Unlock()
+	return ks
+}
+
+func (q *Queue) shardKey(r shardRef) *as.Key { return q.shardKeys(r.tube)[r.shard] }
+
+func (q *Queue) shardOf(id beanspike.ID) int { return int(uint64(id) % uint64(q.s.shards)) }
+
+func (q *Queue) metaKey(tube string) *as.Key {
+	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setMeta, "tube\x00"+tube)
+	return k
+}
+
+func (q *Queue) listKey() *as.Key {
+	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setMeta, "tubes")
+	return k
+}
+
+func (q *Queue) counterKey() *as.Key {
+	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setMeta, "ids")
+	return k
+}
+
+// --- policies --------------------------------------------------------------
+
+// timeout is the budget of one command: the configured timeout, cut by
+// ctx's deadline, but never below a floor so that a poll with a done
+// context still gets its answer.
+func (q *Queue) timeout(ctx context.Context) time.Duration {
+	t := q.s.cfg.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < t {
+			t = max(left, 50*time.Millisecond)
+		}
+	}
+	return t
+}
+
+func (q *Queue) readPolicy(ctx context.Context) *as.BasePolicy {
+	p := as.NewPolicy()
+	p.TotalTimeout = q.timeout(ctx)
+	p.SocketTimeout = p.TotalTimeout
+	p.MaxRetries = 0
+	return p
+}
+
+func (q *Queue) writePolicy(ctx context.Context, filter *as.Expression) *as.WritePolicy {
+	p := as.NewWritePolicy(0, as.TTLDontExpire)
+	p.TotalTimeout = q.timeout(ctx)
+	p.SocketTimeout = p.TotalTimeout
+	p.MaxRetries = 0
+	p.FilterExpression = filter
+	return p
+}
+
+func (q *Queue) batchPolicy(ctx context.Context) *as.BatchPolicy {
+	p := as.NewBatchPolicy()
+	p.TotalTimeout = q.timeout(ctx)
+	p.SocketTimeout = p.TotalTimeout
+	p.MaxRetries = 0
+	return p
+}
+
+func batchWritePolicy(filter *as.Expression) *as.BatchWritePolicy {
+	p := as.NewBatchWritePolicy()
+	p.Expiration = as.TTLDontExpire
+	p.FilterExpression = filter
+	return p
+}
+
+// retry runs an idempotent command until it succeeds, fails for good or
+// runs out of attempts, backing off with jitter after transient failures.
+func (q *Queue) retry(ctx context.Context, f func() error) error {
+	var b backoff
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if !transient(resultCode(err)) {
+			return interpretError(err)
+		}
+		if werr := b.wait(ctx, q.stopCh(), err); werr != nil {
+			return werr
+		}
+	}
+}
+
+// batch runs one batch command. The client reports the failure of a
+// one-record batch as the command's error; batch moves it to the record,
+// so callers always read per-record results. The returned error is a
+// failure of the whole command.
+func (q *Queue) batch(ctx context.Context, recs []as.BatchRecordIfc) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := q.s.client.BatchOperate(q.batchPolicy(ctx), recs)
+	if err == nil {
+		return nil
+	}
+	var ae *as.AerospikeError
+	if len(recs) == 1 && errors.As(err, &ae) && ae.ResultCode >= 0 {
+		br := recs[0].BatchRec()
+		if br.ResultCode == types.NO_RESPONSE || br.ResultCode == types.OK {
+			br.ResultCode = ae.ResultCode
+			br.Err = err
+			br.InDoubt = ae.InDoubt
+			br.Record = nil
+		}
+		return nil
+	}
+	return err
+}
+
+// --- caches ----------------------------------------------------------------
+
+// remember notes the tube of a job.
+func (s *store) remember(id beanspike.ID, tube string) {
+	s.mu.Lock()
+	if len(s.idTube) >= maxIDCache {
+		clear(s.idTube)
+	}
+	s.idTube[id] = tube
+	s.mu.Unlock()
+}
+
+func (s *store) tubeOf(id beanspike.ID) (string, bool) {
+	s.mu.Lock()
+	t, ok := s.idTube[id]
+	s.mu.Unlock()
+	return t, ok
+}
+
+// signal wakes this process's blocked Reserve calls.
+func (s *store) signal() {
+	s.mu.Lock()
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *store) wakeChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wake
+}
+
+// touch marks tube as used by q, so its background loop tends it.
+func (q *Queue) touchTube(tube string) {
+	now := q.nowNs()
+	q.mu.Lock()
+	q.active[tube] = now
+	q.mu.Unlock()
+}
+
+func (q *Queue) hold(id beanspike.ID, h holding) {
+	q.mu.Lock()
+	q.held[id] = h
+	q.mu.Unlock()
+}
+
+func (q *Queue) unhold(id beanspike.ID) {
+	q.mu.Lock()
+	delete(q.held, id)
+	q.mu.Unlock()
+}
+
+func (q *Queue) holdingOf(id beanspike.ID) (holding, bool) {
+	q.mu.Lock()
+	h, ok := q.held[id]
+	q.mu.Unlock()
+	return h, ok
+}

@@ -1,0 +1,543 @@
+package aerospike
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/aerospike/aerospike-client-go/v8/types"
+
+	"github.com/beanspike/beanspike"
+)
+
+// Blocking Reserve polls with a delay that starts at pollMin, doubles up
+// to pollMax, and starts again at pollMin when this process puts a job.
+const (
+	pollMin = 5 * time.Millisecond
+	pollMax = 100 * time.Millisecond
+)
+
+// danglingGrace is how long an index entry whose job record is missing
+// is given for the record to appear: a job record and its entry are
+// written by one batch command, whose parts a server may apply in either
+// order, or a failed Put may have left the entry behind.
+const danglingGrace = 10 * time.Second
+
+// maxClaim bounds the jobs one ReserveBatch round claims.
+const maxClaim = 128
+
+// shardView is what a view read of one index record.
+type shardView struct {
+	ref     shardRef
+	ready   []kv  // the most urgent ready entries
+	delayed []kv  // the delayed entries due soonest
+	buried  []kv  // the entries buried longest ago
+	due     bool  // a delayed job is due or a reservation lapsed
+	stale   int64 // start time of the oldest unfinished delete; 0 if none
+}
+
+// tubeView is what a view read of one tube.
+type tubeView struct {
+	name      string
+	exists    bool  // the tube's meta record exists
+	pauseTill int64 // end of the current pause (ns)
+	shards    []shardView
+}
+
+// viewSpec says what a view reads of each index record.
+type viewSpec struct {
+	ready    int  // how many of the most urgent ready entries
+	delayed  int  // how many of the delayed entries due soonest
+	buried   int  // how many of the buried entries buried longest ago
+	deleting bool // read the oldest unfinished delete
+}
+
+// view reads the meta record and the heads of the index records of tubes
+// in one batch command. Index records with due delayed jobs or lapsed
+// reservations are swept and read again, so the view shows them ready.
+func (q *Queue) view(ctx context.Context, tubes []string, spec viewSpec) ([]tubeView, error) {
+	tvs := make([]tubeView, len(tubes))
+	var ops []*as.Operation
+	if spec.ready > 0 {
+		ops = append(ops, as.MapGetByRankRangeCountOp(binReady, 0, spec.ready, as.MapReturnType.KEY_VALUE))
+	}
+	ops = append(ops,
+		as.MapGetByRankRangeCountOp(binDelayed, 0, max(spec.delayed, 1), as.MapReturnType.KEY_VALUE),
+		as.MapGetByRankRangeCountOp(binReserved, 0, 1, as.MapReturnType.KEY_VALUE))
+	if spec.buried > 0 {
+		ops = append(ops, as.MapGetByRankRangeCountOp(binBuried, 0, spec.buried, as.MapReturnType.KEY_VALUE))
+	}
+	if spec.deleting {
+		ops = append(ops, as.MapGetByRankRangeCountOp(binDeleting, 0, 1, as.MapReturnType.KEY_VALUE))
+	}
+
+	type slot struct{ t, s int }
+	var recs []as.BatchRecordIfc
+	var slots []slot
+	for ti, name := range tubes {
+		tvs[ti] = tubeView{name: name, shards: make([]shardView, q.s.shards)}
+		recs = append(recs, as.NewBatchRead(nil, q.metaKey(name), []string{binPauseTill}))
+		slots = append(slots, slot{ti, -1})
+		for si, key := range q.shardKeys(name) {
+			tvs[ti].shards[si].ref = shardRef{name, si}
+			recs = append(recs, as.NewBatchReadOps(nil, key, ops...))
+			slots = append(slots, slot{ti, si})
+		}
+	}
+	for round := 0; ; round++ {
+		if err := q.retry(ctx, func() error {
+			for _, r := range recs {
+				r.BatchRec().ResultCode = types.NO_RESPONSE
+			}
+			if err := q.batch(ctx, recs); err != nil {
+				return err
+			}
+			for _, r := range recs {
+				if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
+					return batchErr(r.BatchRec())
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		now := q.nowNs()
+		var again []as.BatchRecordIfc
+		var againSlots []slot
+		var sweeps []shardRef
+		for i, r := range recs {
+			br := r.BatchRec()
+			sl := slots[i]
+			tv := &tvs[sl.t]
+			var bins as.BinMap
+			if br.ResultCode == types.OK && br.Record != nil {
+				bins = br.Record.Bins
+			}
+			if sl.s < 0 {
+				tv.exists = br.ResultCode == types.OK
+				tv.pauseTill, _ = toInt(bins[binPauseTill])
+				continue
+			}
+			sv := &tv.shards[sl.s]
+			sv.ready = pairs(bins[binReady])
+			sv.delayed = pairs(bins[binDelayed])
+			sv.buried = pairs(bins[binBuried])
+			sv.due = len(sv.delayed) > 0 && sv.delayed[0].e.k1 <= now
+			for _, p := range pairs(bins[binReserved]) {
+				sv.due = sv.due || p.e.k1 <= now
+			}
+			sv.stale = 0
+			if spec.deleting {
+				for _, v := range intPairs(bins[binDeleting]) {
+					sv.stale = v
+				}
+			}
+			if sv.due && round < 3 {
+				sweeps = append(sweeps, sv.ref)
+				again = append(again, as.NewBatchReadOps(nil, q.shardKey(sv.ref), ops...))
+				againSlots = append(againSlots, sl)
+			}
+		}
+		if len(sweeps) == 0 {
+			return tvs, nil
+		}
+		for _, ref := range sweeps {
+			if err := q.sweep(ctx, ref); err != nil {
+				return nil, err
+			}
+		}
+		recs, slots = again, againSlots
+	}
+}
+
+// cand is a ready job that Reserve may claim.
+type cand struct {
+	ref shardRef
+	kv
+}
+
+// rank returns the ready jobs of the unpaused tubes of tvs in the order
+// Reserve takes them, up to limit: within a tube by priority and then the
+// order they became ready; across tubes by priority and then ID.
+func rank(tvs []tubeView, now int64, limit int, ignorePause bool) []cand {
+	lists := make([][]cand, 0, len(tvs))
+	for _, tv := range tvs {
+		if !ignorePause && tv.pauseTill > now {
+			continue
+		}
+		var l []cand
+		for _, sv := range tv.shards {
+			for _, p := range sv.ready {
+				l = append(l, cand{sv.ref, p})
+			}
+		}
+		slices.SortFunc(l, func(a, b cand) int { return readyLess(a.kv, b.kv) })
+		if len(l) > 0 {
+			lists = append(lists, l)
+		}
+	}
+	var out []cand
+	for len(out) < limit {
+		best := -1
+		for i, l := range lists {
+			if len(l) == 0 {
+				continue
+			}
+			if best < 0 {
+				best = i
+				continue
+			}
+			b := lists[best][0]
+			if c := cmp.Compare(l[0].e.pri, b.e.pri); c < 0 || c == 0 && l[0].id < b.id {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		out = append(out, lists[best][0])
+		lists[best] = lists[best][1:]
+	}
+	return out
+}
+
+// Reserve reserves the most urgent ready job of tubes; see
+// [beanspike.Queue.Reserve]. A poll reads the heads of every index record
+// of the tubes in one batch command, then claims the best job and reads
+// its record in a second one. While nothing is ready it polls again after
+// 5ms, doubling up to 100ms, and at once when this process puts a job.
+func (q *Queue) Reserve(ctx context.Context, tubes ...string) (*beanspike.Job, error) {
+	jobs, err := q.reserve(ctx, 1, tubes)
+	if err != nil {
+		return nil, err
+	}
+	return jobs[0], nil
+}
+
+// ReserveBatch blocks as Reserve does until at least one job is ready,
+// then reserves up to max ready jobs; see [beanspike.Batcher.ReserveBatch].
+func (q *Queue) ReserveBatch(ctx context.Context, max int, tubes ...string) ([]*beanspike.Job, error) {
+	if max <= 0 {
+		return nil, fmt.Errorf("%w: batch size %d is not positive", beanspike.ErrInvalidArgument, max)
+	}
+	return q.reserve(ctx, min(max, maxClaim), tubes)
+}
+
+func (q *Queue) reserve(ctx context.Context, max int, tubes []string) ([]*beanspike.Job, error) {
+	names, err := beanspike.NormalizeTubes(tubes)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.errClosed(); err != nil {
+		return nil, err
+	}
+	for _, t := range names {
+		q.touchTube(t)
+	}
+	jobs, err := q.tryReserve(ctx, max, names)
+	if err != nil || len(jobs) > 0 {
+		return q.keep(ctx, jobs, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q.s.waiting(names, 1)
+	defer q.s.waiting(names, -1)
+	delay := pollMin
+	for {
+		wake := q.s.wakeChan()
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-q.done:
+			t.Stop()
+			return nil, beanspike.ErrClosed
+		case <-wake:
+			t.Stop()
+			delay = pollMin
+		case <-t.C:
+			delay = min(2*delay, pollMax)
+		}
+		jobs, err := q.tryReserve(ctx, max, names)
+		if err != nil || len(jobs) > 0 {
+			return q.keep(ctx, jobs, err)
+		}
+		if err := q.errClosed(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// keep returns the jobs a Reserve call got, unless the client was closed
+// meanwhile: then it returns them to ready.
+func (q *Queue) keep(ctx context.Context, jobs []*beanspike.Job, err error) ([]*beanspike.Job, error) {
+	if err != nil || !q.closed.Load() {
+		return jobs, err
+	}
+	for _, j := range jobs {
+		if h, ok := q.holdingOf(j.ID); ok {
+			q.unhold(j.ID)
+			_, _ = q.apply(ctx, h.ref, []move{{j.ID, binReserved, h.e, binReady, h.e.asReady(q.seq())}})
+		}
+	}
+	return nil, beanspike.ErrClosed
+}
+
+// waiting counts this process's blocked Reserve calls per tube.
+func (s *store) waiting(tubes []string, d int) {
+	s.mu.Lock()
+	for _, t := range tubes {
+		s.wait[t] += d
+		if s.wait[t] <= 0 {
+			delete(s.wait, t)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// tryReserve makes one attempt to reserve up to max jobs, retrying when
+// other clients claim the chosen jobs first. After a lost race it picks
+// at random among the most urgent jobs, which spreads racing clients
+// over different jobs.
+func (q *Queue) tryReserve(ctx context.Context, max int, names []string) ([]*beanspike.Job, error) {
+	for attempt := range 8 {
+		spread := 0
+		if attempt > 0 && max == 1 {
+			spread = min(1<<attempt, 16)
+		}
+		tvs, err := q.view(ctx, names, viewSpec{ready: max + spread})
+		if err != nil {
+			return nil, err
+		}
+		cands := rank(tvs, q.nowNs(), max+spread, false)
+		if len(cands) == 0 {
+			return nil, nil
+		}
+		if spread > 0 {
+			i := rand.IntN(len(cands))
+			cands = cands[i : i+1]
+		}
+		if len(cands) > max {
+			cands = cands[:max]
+		}
+		jobs, err := q.claim(ctx, cands)
+		if err != nil || len(jobs) > 0 {
+			return jobs, err
+		}
+		if err := q.errClosed(); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// casBatchPolicy is casPolicy for a batch write.
+func casBatchPolicy(moves []move) *as.BatchWritePolicy {
+	p := batchWritePolicy(guard(moves))
+	p.RecordExistsAction = as.UPDATE_ONLY
+	return p
+}
+
+// claim reserves the ready jobs cands for q, and reads their records, in
+// one batch command: per index record one guarded write moving the
+// entries from ready to reserved, and one read per job record. Jobs that
+// another client took first are skipped.
+func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, error) {
+	now := q.nowNs()
+	type group struct {
+		ref   shardRef
+		moves []move
+		ok    bool
+	}
+	var groups []*group
+	byRef := map[shardRef]*group{}
+	for _, c := range cands {
+		g := byRef[c.ref]
+		if g == nil {
+			g = &group{ref: c.ref}
+			byRef[c.ref] = g
+			groups = append(groups, g)
+		}
+		n := c.e.asReserved(q.owner, deadline(now, c.e.ttr))
+		n.reserves++
+		g.moves = append(g.moves, move{c.id, binReady, c.e, binReserved, n})
+	}
+	recs := make([]as.BatchRecordIfc, 0, len(groups)+len(cands))
+	for _, g := range groups {
+		recs = append(recs, as.NewBatchWrite(casBatchPolicy(g.moves), q.shardKey(g.ref), q.moveOps(g.moves)...))
+	}
+	for _, c := range cands {
+		recs = append(recs, as.NewBatchRead(nil, q.jobKey(c.id), nil))
+	}
+	err := q.batch(ctx, recs)
+	if err != nil && !transient(resultCode(err)) {
+		return nil, interpretError(err)
+	}
+	for i, g := range groups {
+		br := recs[i].BatchRec()
+		switch {
+		case err == nil && br.ResultCode == types.OK:
+			g.ok = true
+		case err != nil && inDoubt(err), err == nil && transient(br.ResultCode) && codeInDoubt(br):
+			// The claim may have been applied: look.
+			ok, verr := q.verify(ctx, g.ref, g.moves)
+			if verr != nil {
+				return nil, verr
+			}
+			g.ok = ok
+		}
+	}
+	if herr := q.at("reserve:claimed"); herr != nil {
+		return nil, herr
+	}
+	var jobs []*beanspike.Job
+	var failure error
+	i := len(groups)
+	for _, g := range groups {
+		for _, m := range g.moves {
+			br := recs[i].BatchRec()
+			i++
+			if !g.ok {
+				continue
+			}
+			if failure != nil {
+				q.giveBack(ctx, g.ref, m)
+				continue
+			}
+			var rec *as.Record
+			if err == nil && br.ResultCode == types.OK {
+				rec = br.Record
+			} else {
+				r, gerr := q.getRecord(ctx, m.id)
+				switch {
+				case gerr == nil:
+					rec = r
+				case errorIsNotFound(gerr):
+					q.dangling(ctx, g.ref, m)
+					continue
+				default:
+					failure = gerr
+					q.giveBack(ctx, g.ref, m)
+					continue
+				}
+			}
+			j, jerr := q.toJob(m.id, rec, m.new)
+			if jerr != nil {
+				failure = jerr
+				q.giveBack(ctx, g.ref, m)
+				continue
+			}
+			q.hold(m.id, holding{g.ref, m.new})
+			q.s.remember(m.id, g.ref.tube)
+			jobs = append(jobs, j)
+		}
+	}
+	if failure != nil && len(jobs) == 0 {
+		return nil, failure
+	}
+	return jobs, nil
+}
+
+// deadline returns now+ttr, saturating.
+func deadline(now, ttr int64) int64 {
+	if ttr >= 1<<62 || now > 1<<62 {
+		return 1<<63 - 1
+	}
+	return now + ttr
+}
+
+// giveBack undoes a claim that cannot be returned to the caller.
+func (q *Queue) giveBack(ctx context.Context, ref shardRef, m move) {
+	_, _ = q.apply(ctx, ref, []move{{m.id, binReserved, m.new, m.from, m.old}})
+}
+
+// dangling handles a claimed entry whose job record is missing. The
+// record of a job being put may not have landed yet: the entry is parked
+// as delayed for a second. An entry older than danglingGrace belongs to a
+// put that failed, or to a tube being deleted: it is dropped.
+func (q *Queue) dangling(ctx context.Context, ref shardRef, m move) {
+	now := q.nowNs()
+	if now-m.new.put < int64(danglingGrace) {
+		n := m.old.asDelayed(now+int64(time.Second), m.old.k2)
+		_, _ = q.apply(ctx, ref, []move{{m.id, binReserved, m.new, binDelayed, n}})
+		return
+	}
+	_, _ = q.apply(ctx, ref, []move{{m.id, binReserved, m.new, "", entry{}}})
+}
+
+// toJob builds the caller's job from its record and entry.
+func (q *Queue) toJob(id beanspike.ID, rec *as.Record, e entry) (*beanspike.Job, error) {
+	tube, _ := rec.Bins[binTube].(string)
+	body, err := q.body(id, rec)
+	if err != nil {
+		return nil, err
+	}
+	return &beanspike.Job{
+		ID:       id,
+		Tube:     tube,
+		Body:     body,
+		Priority: e.pri,
+		TTR:      dur(e.ttr),
+		Reserves: e.reserves,
+	}, nil
+}
+
+// body returns a copy of the original body of a job record.
+func (q *Queue) body(id beanspike.ID, rec *as.Record) ([]byte, error) {
+	raw, _ := rec.Bins[binBody].([]byte)
+	if enc, _ := toInt(rec.Bins[binEnc]); enc == 1 {
+		b, err := q.s.codec.Decode(nil, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: job %d: stored body does not decode: %w", beanspike.ErrUnavailable, id, err)
+		}
+		return b, nil
+	}
+	return append([]byte{}, raw...), nil
+}
+
+// ReserveJob reserves job id if it is ready, delayed or buried; see
+// [beanspike.Queue.ReserveJob].
+func (q *Queue) ReserveJob(ctx context.Context, id beanspike.ID) (*beanspike.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := beanspike.ValidateID(id); err != nil {
+		return nil, err
+	}
+	if err := q.errClosed(); err != nil {
+		return nil, err
+	}
+	for range 8 {
+		loc, rec, err := q.locate(ctx, id, true)
+		if err != nil {
+			return nil, err
+		}
+		if loc.bin == binReserved {
+			return nil, fmt.Errorf("%w: job %d is reserved", beanspike.ErrNotFound, id)
+		}
+		n := loc.e.asReserved(q.owner, deadline(q.nowNs(), loc.e.ttr))
+		n.reserves++
+		ok, err := q.apply(ctx, loc.ref, []move{{id, loc.bin, loc.e, binReserved, n}})
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		j, err := q.toJob(id, rec, n)
+		if err != nil {
+			q.giveBack(ctx, loc.ref, move{id, loc.bin, loc.e, binReserved, n})
+			return nil, err
+		}
+		q.hold(id, holding{loc.ref, n})
+		q.touchTube(loc.ref.tube)
+		return j, nil
+	}
+	return nil, errUnavailable("job %d keeps changing", id)
+}

@@ -1,0 +1,51 @@
+package aerospike
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestRoundTrips checks the number of commands the hot operations send:
+// one per Put, four per Reserve and Delete, whatever the backlog.
+func TestRoundTrips(t *testing.T) {
+	if tgt.srv == nil {
+		t.Skipf("counting commands needs the in-process server; target is %s", tgt.kind)
+	}
+	q := newTestQueue(t, WithSweepInterval(time.Hour))
+	ctx := context.Background()
+	for _, backlog := range []int{10, 1000} {
+		if _, err := q.DeleteTube(ctx, "p"); err != nil && backlog != 10 {
+			t.Fatal(err)
+		}
+		for range backlog {
+			if _, err := q.Put(ctx, "p", benchBody); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const n = 50
+		c0 := tgt.srv.Stats().Commands
+		for range n {
+			if _, err := q.Put(ctx, "p", benchBody); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c1 := tgt.srv.Stats().Commands
+		for range n {
+			j, err := q.Reserve(ctx, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Delete(ctx, j.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c2 := tgt.srv.Stats().Commands
+		put, rd := float64(c1-c0)/n, float64(c2-c1)/n
+		t.Logf("backlog %d: %.2f commands per Put, %.2f per Reserve+Delete", backlog, put, rd)
+		// A block of IDs costs one more command every 256 puts.
+		if put > 1.1 || rd > 4.1 {
+			t.Errorf("backlog %d: %.2f commands per Put (want 1), %.2f per Reserve+Delete (want 4)", backlog, put, rd)
+		}
+	}
+}
