@@ -84,6 +84,25 @@ func consume(ctx context.Context, r *chanserv.Response) (int64, error) {
 	return n.Load(), nil
 }
 
+// cpuMeter reports the CPU time (user and system, client and server
+// together) per operation as "cpu-ns/op": on a loaded machine it is a
+// steadier figure than ns/op.
+type cpuMeter struct {
+	start time.Duration
+	ok    bool
+}
+
+func startCPU() cpuMeter {
+	t, ok := cpuTime()
+	return cpuMeter{start: t, ok: ok}
+}
+
+func (m cpuMeter) report(b *testing.B) {
+	if t, ok := cpuTime(); ok && m.ok && b.N > 0 {
+		b.ReportMetric(float64(t-m.start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 func benchEnv(b *testing.B, mux string, h chanserv.Handler, clOpts ...chanserv.Option) env {
 	mk := muxes[1].make
 	if mux == "memmux" {
@@ -103,6 +122,7 @@ func BenchmarkConnect(b *testing.B) {
 			body := []byte("hello")
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					r, err := e.cl.Post(ctx, "svc", body)
@@ -117,6 +137,8 @@ func BenchmarkConnect(b *testing.B) {
 					}
 				}
 			})
+			b.StopTimer()
+			cpu.report(b)
 		})
 	}
 }
@@ -132,6 +154,7 @@ func benchBulk(b *testing.B, sources, frames, size int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
+	cpu := startCPU()
 	for range b.N {
 		r, err := e.cl.Post(ctx, "svc", nil)
 		if err != nil {
@@ -143,6 +166,7 @@ func benchBulk(b *testing.B, sources, frames, size int) {
 		}
 	}
 	b.ReportMetric(float64(total*int64(b.N))/time.Since(start).Seconds(), "frames/s")
+	cpu.report(b)
 }
 
 // BenchmarkHeavy is chanserv's BenchmarkHeavyChanserv: 10 sources of 500

@@ -22,6 +22,7 @@ import (
 type Client struct {
 	cfg   config
 	mpx   Multiplexer
+	dec   codec.Codec // for cfg.maxFrame
 	pools bufPools
 
 	mu     sync.Mutex
@@ -39,7 +40,11 @@ func NewClient(mpx Multiplexer, opts ...Option) (*Client, error) {
 	if err := cfg.apply(opts); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, mpx: mpx, calls: make(map[*call]struct{})}, nil
+	dec, err := codec.NewRaw(&codec.Options{MaxSize: cfg.maxFrame})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	return &Client{cfg: cfg, mpx: mpx, dec: dec, calls: make(map[*call]struct{})}, nil
 }
 
 // Close aborts every open response, as [Response.Close] does, and makes
@@ -71,10 +76,18 @@ func (c *Client) Close() error {
 // The caller must read the response to the end or close it; a response
 // that becomes unreachable is closed when the garbage collector finds it.
 func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...Option) (*Response, error) {
-	cfg := c.cfg
+	cl := &call{c: c, cfg: c.cfg, dec: c.dec}
+	cfg := &cl.cfg
 	if len(opts) > 0 {
 		if err := cfg.apply(opts); err != nil {
 			return nil, err
+		}
+		if cfg.maxFrame != c.cfg.maxFrame {
+			dec, err := codec.NewRaw(&codec.Options{MaxSize: cfg.maxFrame})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+			}
+			cl.dec = dec
 		}
 	}
 	c.mu.Lock()
@@ -86,30 +99,18 @@ func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	conn, err := c.dial(ctx, &cfg, service)
+	conn, err := c.dial(ctx, cfg, service)
 	if err != nil {
 		return nil, err
 	}
-	dec, err := codec.NewRaw(&codec.Options{MaxSize: cfg.maxFrame})
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
-	}
-	cl := &call{
-		c:          c,
-		conn:       conn,
-		cfg:        cfg,
-		dec:        dec,
-		sources:    make(map[uint32]*source),
-		wake:       make(chan struct{}, 1),
-		endCh:      make(chan struct{}),
-		sendWake:   make(chan struct{}, 1),
-		readerDone: make(chan struct{}),
-	}
+	cl.conn = conn
+	cl.wake = make(chan struct{}, 1)
+	cl.done = make(chan struct{})
+	cl.queue = cl.queueBuf[:0]
 	cl.br = c.pools.reader(conn)
 	cl.w.bw = c.pools.writer(conn)
 	// The reader's limit must admit an encoded frame of the largest size.
-	cl.rd = wire.NewReader(cl.br, codec.MaxEncodedLen(cfg.maxFrame))
+	cl.rd.Reset(cl.br, codec.MaxEncodedLen(cfg.maxFrame))
 
 	params := wire.RequestParams{
 		Window:   uint64(cfg.window),
@@ -120,10 +121,7 @@ func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...
 	if d, ok := ctx.Deadline(); ok {
 		params.TimeoutUS = uint64(max(time.Until(d), time.Microsecond) / time.Microsecond)
 	}
-	var pre [wire.PreambleSize]byte
-	var pbuf [64]byte
-	payload := wire.AppendRequest(pbuf[:0], params, body)
-	if err := cl.w.write(wire.AppendPreamble(pre[:0]), wire.KindRequest, 0, payload); err != nil {
+	if err := cl.w.writeRequest(params, body); err != nil {
 		conn.Close()
 		c.pools.put(cl.br, cl.w.detach())
 		if ctx.Err() != nil {
@@ -141,7 +139,9 @@ func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...
 	}
 	c.calls[cl] = struct{}{}
 	c.mu.Unlock()
-	cl.stop = context.AfterFunc(ctx, func() { cl.abort(ctx.Err()) })
+	if ctx.Done() != nil {
+		cl.stop = context.AfterFunc(ctx, func() { cl.abort(ctx.Err()) })
+	}
 	go cl.readLoop()
 
 	r := &Response{c: cl}
@@ -154,7 +154,7 @@ func (c *Client) dial(ctx context.Context, cfg *config, service string) (net.Con
 		conn net.Conn
 		err  error
 	)
-	if cd, ok := c.mpx.(ContextDialer); ok {
+	if cd, ok := c.mpx.(ContextDialer); ok && ctx.Done() != nil {
 		dctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout)
 		conn, err = cd.DialContext(dctx, cfg.network, service)
 		cancel()
@@ -229,7 +229,7 @@ func (r *Response) Send(ctx context.Context, msg []byte) error {
 // once the stream is closed. It is idempotent.
 func (r *Response) Close() error {
 	r.c.abort(ErrClosed)
-	<-r.c.readerDone
+	<-r.c.done
 	return nil
 }
 
@@ -293,24 +293,24 @@ type call struct {
 	cfg  config
 	dec  codec.Codec
 	br   *bufio.Reader
-	rd   *wire.Reader
+	rd   wire.Reader
 	w    frameWriter
-	stop func() bool
-	slab []byte // owned by the reader goroutine
+	stop func() bool // nil if the request's context cannot end
+	slab []byte      // owned by the reader goroutine
 
 	aborted atomic.Bool // abortErr is set
 
-	mu         sync.Mutex
-	sources    map[uint32]*source // announced, not yet finished by the consumer
-	queue      []*source          // announced, not yet returned by Next
-	ended      bool
-	endErr     error // nil after a successful END
-	abortErr   error // why the call was aborted locally
-	msgCredit  int64
-	wake       chan struct{}
-	endCh      chan struct{}
-	sendWake   chan struct{}
-	readerDone chan struct{}
+	mu        sync.Mutex
+	sources   idMap[*source] // announced, not yet finished by the consumer
+	queue     []*source      // announced, not yet returned by Next
+	queueBuf  [2]*source     // queue's first backing array
+	ended     bool
+	endErr    error // nil after a successful END
+	abortErr  error // why the call was aborted locally
+	msgCredit int64
+	wake      chan struct{}
+	sendWake  chan struct{} // made by the first Send that waits
+	done      chan struct{} // closed when the reader has ended and released everything
 }
 
 func (cl *call) abort(err error) {
@@ -329,7 +329,9 @@ func (cl *call) readLoop() {
 	err := cl.readFrames()
 	bw := cl.w.detach()
 	cl.conn.Close()
-	cl.stop()
+	if cl.stop != nil {
+		cl.stop()
+	}
 	cl.mu.Lock()
 	if !cl.ended {
 		cl.ended = true
@@ -342,22 +344,25 @@ func (cl *call) readLoop() {
 		}
 		cl.endErr = err
 	}
-	for _, s := range cl.sources {
+	var buf [8]*source
+	for _, s := range cl.sources.values(buf[:0]) {
 		if cl.abortErr != nil {
 			s.abort(cl.abortErr)
 		} else {
 			s.fail(cl.endErr, ErrTruncated)
 		}
 	}
+	sendWake := cl.sendWake
 	cl.mu.Unlock()
-	close(cl.endCh)
-	signal(cl.sendWake)
+	if sendWake != nil {
+		signal(sendWake)
+	}
 	c := cl.c
 	c.mu.Lock()
 	delete(c.calls, cl)
 	c.mu.Unlock()
 	c.pools.put(cl.br, bw)
-	close(cl.readerDone)
+	close(cl.done)
 }
 
 // readFrames reads until END (nil) or an error.
@@ -391,19 +396,25 @@ func (cl *call) readFrames() error {
 				return fmt.Errorf("%w: control frame %#x of %d bytes", ErrProtocol, h.Kind, h.Len)
 			}
 		}
-		p, err := cl.rd.ReadPayload(h.Len)
+		var p []byte
+		if h.Kind == wire.KindSource {
+			p, err = cl.rd.ReadPayload(h.Len) // the header is the consumer's
+		} else {
+			p, err = cl.rd.ReadTemp(h.Len)
+		}
 		if err != nil {
 			return err
 		}
 		switch h.Kind {
 		case wire.KindSource:
 			cl.mu.Lock()
-			if cl.sources[h.ID] != nil || len(cl.sources) >= cl.cfg.maxSources {
+			if _, dup := cl.sources.get(h.ID); dup || cl.sources.len() >= cl.cfg.maxSources {
 				cl.mu.Unlock()
 				return fmt.Errorf("%w: source %d beyond %d open or duplicate", ErrProtocol, h.ID, cl.cfg.maxSources)
 			}
 			s := &source{call: cl, id: h.ID, header: p, wake: make(chan struct{}, 1)}
-			cl.sources[h.ID] = s
+			s.frames = s.framesBuf[:0]
+			cl.sources.set(h.ID, s)
 			cl.queue = append(cl.queue, s)
 			cl.mu.Unlock()
 			signal(cl.wake)
@@ -413,7 +424,7 @@ func (cl *call) readFrames() error {
 				return serr
 			}
 			cl.mu.Lock()
-			s := cl.sources[h.ID]
+			s, _ := cl.sources.get(h.ID)
 			cl.mu.Unlock()
 			if s != nil && !s.end(serr) {
 				return fmt.Errorf("%w: source %d ended twice", ErrProtocol, h.ID)
@@ -435,8 +446,11 @@ func (cl *call) readFrames() error {
 			}
 			cl.mu.Lock()
 			cl.msgCredit += int64(n)
+			sendWake := cl.sendWake
 			cl.mu.Unlock()
-			signal(cl.sendWake)
+			if sendWake != nil {
+				signal(sendWake)
+			}
 		default:
 			return fmt.Errorf("%w: unexpected frame kind %#x from server", ErrProtocol, h.Kind)
 		}
@@ -445,7 +459,7 @@ func (cl *call) readFrames() error {
 
 func (cl *call) onData(h wire.Header) error {
 	cl.mu.Lock()
-	s := cl.sources[h.ID]
+	s, _ := cl.sources.get(h.ID)
 	cl.mu.Unlock()
 	if s == nil {
 		// A source the consumer closed: its frames in flight are dropped.
@@ -506,6 +520,9 @@ func (cl *call) next(ctx context.Context) (*source, error) {
 			cl.queue[0] = nil
 			cl.queue = cl.queue[1:]
 			more := len(cl.queue) > 0
+			if !more {
+				cl.queue = cl.queueBuf[:0]
+			}
 			cl.mu.Unlock()
 			if more {
 				signal(cl.wake)
@@ -523,7 +540,7 @@ func (cl *call) next(ctx context.Context) (*source, error) {
 		cl.mu.Unlock()
 		select {
 		case <-cl.wake:
-		case <-cl.endCh:
+		case <-cl.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -540,14 +557,18 @@ func (cl *call) send(ctx context.Context, msg []byte) error {
 		if cl.msgCredit > 0 {
 			cl.msgCredit -= int64(len(msg))
 			cl.mu.Unlock()
-			if err := cl.w.write(nil, wire.KindMessage, 0, msg); err != nil {
+			if err := cl.w.write(wire.KindMessage, 0, msg); err != nil {
 				return fmt.Errorf("chanserv: send: %w", err)
 			}
 			return nil
 		}
+		if cl.sendWake == nil {
+			cl.sendWake = make(chan struct{}, 1)
+		}
+		wake := cl.sendWake
 		cl.mu.Unlock()
 		select {
-		case <-cl.sendWake:
+		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -557,11 +578,11 @@ func (cl *call) send(ctx context.Context, msg []byte) error {
 // finishSource forgets a source and returns its slot to the server.
 func (cl *call) finishSource(s *source) {
 	cl.mu.Lock()
-	delete(cl.sources, s.id)
+	cl.sources.del(s.id)
 	live := !cl.ended && cl.abortErr == nil
 	cl.mu.Unlock()
 	if live {
-		cl.w.writeUvarint(wire.KindSourceSlots, 0, 1)
+		cl.w.writeUvarint(false, wire.KindSourceSlots, 0, 1)
 	}
 }
 
@@ -579,6 +600,7 @@ type source struct {
 
 	mu         sync.Mutex
 	frames     []frame
+	framesBuf  [2]frame // frames' first backing array
 	head       int
 	uncredited int64 // bytes received and not yet credited back
 	consumed   int64 // bytes read by the consumer and not yet credited
@@ -613,6 +635,12 @@ func (s *source) abort(err error) {
 // fail ends a source the server never ended: with the call's error, or
 // with def if the call ended normally.
 func (s *source) fail(callErr, def error) {
+	s.mu.Lock()
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		return
+	}
 	if callErr == nil {
 		callErr = fmt.Errorf("%w: response ended before the source", def)
 	}
@@ -654,7 +682,7 @@ func (s *source) next(ctx context.Context) ([]byte, error) {
 			}
 			s.mu.Unlock()
 			if credit > 0 {
-				cl.w.writeUvarint(wire.KindCredit, s.id, uint64(credit))
+				cl.w.writeUvarint(false, wire.KindCredit, s.id, uint64(credit))
 			}
 			if !f.z {
 				return f.p, nil
@@ -700,7 +728,7 @@ func (s *source) close() {
 	s.mu.Unlock()
 	signal(s.wake)
 	if !ended {
-		cl.w.write(nil, wire.KindCloseSource, s.id, nil)
+		cl.w.write(wire.KindCloseSource, s.id, nil)
 	}
 	cl.finishSource(s)
 }

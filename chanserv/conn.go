@@ -48,38 +48,108 @@ func (p *bufPools) put(br *bufio.Reader, bw *bufio.Writer) {
 
 // frameWriter serialises frames from many goroutines onto one stream. A
 // writer that finds no other writer waiting flushes, so concurrent frames
-// are coalesced into few writes and no frame waits for a timer.
+// are coalesced into few writes and no frame waits for a timer. Headers
+// and small payloads are built in the buffered writer's free space or in
+// scratch, so that writing a frame allocates nothing.
+//
+// A server's writer flushes from a goroutine of its own instead (see
+// serverConn.flushLater), started when a write leaves data buffered and
+// none is pending: the frames a handler writes in a burst, such as a
+// source, its frames, its end and the response's end, go out in one
+// write, and none waits for more than that goroutine to be scheduled.
 type frameWriter struct {
-	pending atomic.Int32
-	mu      sync.Mutex
-	bw      *bufio.Writer
-	hdr     [wire.MaxHeaderSize]byte
-	err     error
+	pending  atomic.Int32
+	mu       sync.Mutex
+	bw       *bufio.Writer
+	err      error
+	later    *serverConn // if not nil, flushes are left to later.flushLater
+	flushing bool        // a flushLater goroutine is pending
+	scratch  [64]byte    // for small payloads; guarded by mu
 }
 
-// write sends one frame; prefix, if any, goes before the header (the
-// preamble). It returns the stream's first write error, which is sticky.
-func (w *frameWriter) write(prefix []byte, k wire.Kind, id uint32, p []byte) error {
+// write sends one frame. It returns the stream's first write error, which
+// is sticky.
+func (w *frameWriter) write(k wire.Kind, id uint32, p []byte) error {
+	w.lock()
+	w.emit(false, k, id, nil, p)
+	return w.unlock()
+}
+
+// writeUvarint sends a frame whose payload is one uvarint, after the
+// preamble if pre.
+func (w *frameWriter) writeUvarint(pre bool, k wire.Kind, id uint32, v uint64) error {
+	w.lock()
+	w.emit(pre, k, id, appendUvarint(w.scratch[:0], v), nil)
+	return w.unlock()
+}
+
+// writeStatus sends an END or END_SOURCE frame with the status of err,
+// after the preamble if pre.
+func (w *frameWriter) writeStatus(pre bool, k wire.Kind, id uint32, err error) error {
+	st, code, msg := statusOf(err)
+	w.lock()
+	w.emit(pre, k, id, wire.AppendStatus(w.scratch[:0], st, code, msg), nil)
+	return w.unlock()
+}
+
+// writeRequest sends the preamble and the REQUEST frame.
+func (w *frameWriter) writeRequest(params wire.RequestParams, body []byte) error {
+	w.lock()
+	w.emit(true, wire.KindRequest, 0, wire.AppendRequest(w.scratch[:0], params, nil), body)
+	return w.unlock()
+}
+
+func (w *frameWriter) lock() {
 	w.pending.Add(1)
 	w.mu.Lock()
-	if w.err == nil {
-		if len(prefix) > 0 {
-			_, w.err = w.bw.Write(prefix)
+}
+
+// unlock flushes unless another writer waits, releases the writer and
+// returns the sticky error.
+func (w *frameWriter) unlock() error {
+	if w.pending.Add(-1) == 0 && w.err == nil && w.bw.Buffered() > 0 {
+		if w.later == nil {
+			w.err = w.bw.Flush()
+		} else if !w.flushing {
+			w.flushing = true
+			go w.later.flushLater()
 		}
-		h := wire.AppendHeader(w.hdr[:0], k, id, len(p))
-		if _, err := w.bw.Write(h); err != nil && w.err == nil {
-			w.err = err
-		}
-		if _, err := w.bw.Write(p); err != nil && w.err == nil {
-			w.err = err
-		}
-	}
-	if w.pending.Add(-1) == 0 && w.err == nil {
-		w.err = w.bw.Flush()
 	}
 	err := w.err
 	w.mu.Unlock()
 	return err
+}
+
+// flush writes out the buffered frames now.
+func (w *frameWriter) flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil && w.bw.Buffered() > 0 {
+		w.err = w.bw.Flush()
+	}
+	return w.err
+}
+
+// emit buffers [preamble] header a p, where the payload is a followed by
+// p. w.mu must be held.
+func (w *frameWriter) emit(pre bool, k wire.Kind, id uint32, a, p []byte) {
+	if w.err != nil {
+		return
+	}
+	if w.bw.Available() < wire.PreambleSize+wire.MaxHeaderSize+len(a) {
+		if w.err = w.bw.Flush(); w.err != nil {
+			return
+		}
+	}
+	b := w.bw.AvailableBuffer()
+	if pre {
+		b = wire.AppendPreamble(b)
+	}
+	b = wire.AppendHeader(b, k, id, len(a)+len(p))
+	b = append(b, a...)
+	if _, w.err = w.bw.Write(b); w.err == nil && len(p) > 0 {
+		_, w.err = w.bw.Write(p)
+	}
 }
 
 // detach stops the writer: later writes fail with net.ErrClosed. It
@@ -93,12 +163,6 @@ func (w *frameWriter) detach() *bufio.Writer {
 		w.err = net.ErrClosed
 	}
 	return bw
-}
-
-// writeUvarint sends a frame whose payload is one uvarint.
-func (w *frameWriter) writeUvarint(k wire.Kind, id uint32, v uint64) error {
-	var b [10]byte
-	return w.write(nil, k, id, appendUvarint(b[:0], v))
 }
 
 func appendUvarint(b []byte, v uint64) []byte {
@@ -115,4 +179,60 @@ func signal(c chan struct{}) {
 	case c <- struct{}{}:
 	default:
 	}
+}
+
+// idMap maps source ids to values. The first few entries are kept inline,
+// so that a request with few sources open at once allocates no map.
+type idMap[V any] struct {
+	n    int // inline entries in use, packed at the front
+	ids  [4]uint32
+	vals [4]V
+	m    map[uint32]V
+}
+
+func (t *idMap[V]) get(id uint32) (V, bool) {
+	for i := range t.n {
+		if t.ids[i] == id {
+			return t.vals[i], true
+		}
+	}
+	v, ok := t.m[id]
+	return v, ok
+}
+
+// set adds id, which must not be present.
+func (t *idMap[V]) set(id uint32, v V) {
+	if t.n < len(t.ids) {
+		t.ids[t.n], t.vals[t.n] = id, v
+		t.n++
+		return
+	}
+	if t.m == nil {
+		t.m = make(map[uint32]V)
+	}
+	t.m[id] = v
+}
+
+func (t *idMap[V]) del(id uint32) {
+	for i := range t.n {
+		if t.ids[i] == id {
+			t.n--
+			t.ids[i], t.vals[i] = t.ids[t.n], t.vals[t.n]
+			var zero V
+			t.vals[t.n] = zero
+			return
+		}
+	}
+	delete(t.m, id)
+}
+
+func (t *idMap[V]) len() int { return t.n + len(t.m) }
+
+// values appends the values to dst.
+func (t *idMap[V]) values(dst []V) []V {
+	dst = append(dst, t.vals[:t.n]...)
+	for _, v := range t.m {
+		dst = append(dst, v)
+	}
+	return dst
 }

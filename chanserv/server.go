@@ -285,21 +285,23 @@ type serverConn struct {
 	conn    net.Conn
 	service string
 	w       frameWriter
-	rd      *wire.Reader
+	rd      wire.Reader
 	params  wire.RequestParams
+	req     Request
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
+	reader  sync.WaitGroup // the goroutine reading the client's frames
 
 	mu         sync.Mutex
 	done       bool // the handler returned
 	slots      uint64
-	slotWake   chan struct{}
+	slotWake   chan struct{} // made by the first NewSource that waits
 	nextID     uint32
-	sources    map[uint32]*sourceWriter
+	sources    idMap[*sourceWriter]
 	msgs       [][]byte
-	msgUnacked int // message bytes received and not yet credited back
-	msgRead    int // message bytes read by the handler, not yet credited
-	msgWake    chan struct{}
+	msgUnacked int           // message bytes received and not yet credited back
+	msgRead    int           // message bytes read by the handler, not yet credited
+	msgWake    chan struct{} // made by the first Recv that waits
 	readDone   bool
 }
 
@@ -307,17 +309,15 @@ func (sc *serverConn) serve(h Handler) {
 	s := sc.s
 	br := s.pools.reader(sc.conn)
 	sc.w.bw = s.pools.writer(sc.conn)
-	sc.rd = wire.NewReader(br, s.cfg.maxFrame)
+	sc.rd.Reset(br, s.cfg.maxFrame)
 	defer sc.conn.Close()
 
 	req, err := sc.handshake()
 	if err != nil {
 		s.cfg.logger.Debug("chanserv: handshake", "service", sc.service, "err", err)
 		if errors.Is(err, wire.ErrTooLarge) {
-			var b []byte
-			b = wire.AppendPreamble(b)
-			st, code, msg := wire.Status(StatusProtocol), uint32(0), fmt.Sprintf("%v: %v", ErrFrameTooLarge, err)
-			sc.w.write(b, wire.KindEnd, 0, wire.AppendStatus(nil, st, code, msg))
+			msg := fmt.Sprintf("%v: %v", ErrFrameTooLarge, err)
+			sc.w.writeStatus(true, wire.KindEnd, 0, &RemoteError{Status: StatusProtocol, Message: msg})
 		}
 		sc.conn.Close()
 		s.pools.put(br, sc.w.detach())
@@ -331,17 +331,11 @@ func (sc *serverConn) serve(h Handler) {
 	}
 	sc.ctx, sc.cancel = ctx, cancel
 	sc.slots = sc.params.Sources
-	sc.slotWake = make(chan struct{}, 1)
-	sc.msgWake = make(chan struct{}, 1)
-	sc.sources = make(map[uint32]*sourceWriter)
 
-	pre := wire.AppendPreamble(make([]byte, 0, wire.PreambleSize))
-	werr := sc.w.write(pre, wire.KindMsgCredit, 0, appendUvarint(nil, uint64(s.cfg.msgWindow)))
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		sc.readLoop()
-	}()
+	sc.w.later = sc
+	werr := sc.w.writeUvarint(true, wire.KindMsgCredit, 0, uint64(s.cfg.msgWindow))
+	sc.reader.Add(1)
+	go sc.readLoop()
 
 	if werr == nil {
 		err = sc.runHandler(ctx, h, req)
@@ -351,31 +345,49 @@ func (sc *serverConn) serve(h Handler) {
 
 	sc.mu.Lock()
 	sc.done = true
-	open := make([]*sourceWriter, 0, len(sc.sources))
-	for _, sw := range sc.sources {
-		open = append(open, sw)
-	}
+	var buf [8]*sourceWriter
+	open := sc.sources.values(buf[:0])
 	sc.mu.Unlock()
 	cause := context.Cause(ctx)
-	abort := error(fmt.Errorf("%w: handler returned before closing the source", ErrAborted))
-	if errors.Is(cause, ErrShuttingDown) {
-		abort = ErrShuttingDown
-		if err != nil {
-			err = fmt.Errorf("%w: %v", ErrShuttingDown, err)
-		}
+	shutdown := errors.Is(cause, ErrShuttingDown)
+	if shutdown && err != nil {
+		err = fmt.Errorf("%w: %v", ErrShuttingDown, err)
 	}
 	if errors.Is(cause, ErrProtocol) {
 		err = &RemoteError{Status: StatusProtocol, Message: cause.Error()}
 	}
-	for _, sw := range open {
-		sw.Close(abort)
+	if len(open) > 0 {
+		abort := ErrShuttingDown
+		if !shutdown {
+			abort = fmt.Errorf("%w: handler returned before closing the source", ErrAborted)
+		}
+		for _, sw := range open {
+			sw.Close(abort)
+		}
 	}
-	st, code, msg := statusOf(err)
-	sc.w.write(nil, wire.KindEnd, 0, wire.AppendStatus(nil, st, code, msg))
+	sc.w.writeStatus(false, wire.KindEnd, 0, err)
+	sc.w.flush()
 	cancel(ErrClosed)
 	sc.conn.Close()
-	<-readerDone
+	sc.reader.Wait()
 	s.pools.put(br, sc.w.detach())
+}
+
+// flushLater flushes the frames buffered by sc's writers; see frameWriter.
+// A failed write ends the request.
+func (sc *serverConn) flushLater() {
+	w := &sc.w
+	w.mu.Lock()
+	w.flushing = false
+	var err error
+	if w.err == nil && w.bw.Buffered() > 0 {
+		w.err = w.bw.Flush()
+		err = w.err
+	}
+	w.mu.Unlock()
+	if err != nil {
+		sc.cancel(fmt.Errorf("%w: write: %v", ErrClosed, err))
+	}
 }
 
 // runHandler calls h, turning a panic into an error.
@@ -415,16 +427,21 @@ func (sc *serverConn) handshake() (*Request, error) {
 	}
 	sc.params = params
 	sc.conn.SetReadDeadline(time.Time{})
-	return &Request{Service: sc.service, Body: body, RemoteAddr: sc.conn.RemoteAddr(), sc: sc}, nil
+	sc.req = Request{Service: sc.service, Body: body, RemoteAddr: sc.conn.RemoteAddr(), sc: sc}
+	return &sc.req, nil
 }
 
 // readLoop reads the client's frames until the stream ends.
 func (sc *serverConn) readLoop() {
+	defer sc.reader.Done()
 	err := sc.readFrames()
 	sc.mu.Lock()
 	sc.readDone = true
+	msgWake := sc.msgWake
 	sc.mu.Unlock()
-	signal(sc.msgWake)
+	if msgWake != nil {
+		signal(msgWake)
+	}
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		sc.s.cfg.logger.Debug("chanserv: read", "service", sc.service, "err", err)
 	}
@@ -453,7 +470,7 @@ func (sc *serverConn) readFrames() error {
 		if h.Len > 16 {
 			return fmt.Errorf("%w: control frame %#x of %d bytes", ErrProtocol, h.Kind, h.Len)
 		}
-		p, err := sc.rd.ReadPayload(h.Len)
+		p, err := sc.rd.ReadTemp(h.Len)
 		if err != nil {
 			return err
 		}
@@ -473,7 +490,7 @@ func (sc *serverConn) readFrames() error {
 			}
 		case wire.KindCloseSource:
 			sc.mu.Lock()
-			sw := sc.sources[h.ID]
+			sw, _ := sc.sources.get(h.ID)
 			sc.mu.Unlock()
 			if sw != nil {
 				sw.mu.Lock()
@@ -504,14 +521,17 @@ func (sc *serverConn) onMessage(n int) error {
 	sc.mu.Lock()
 	sc.msgUnacked += n
 	sc.msgs = append(sc.msgs, p)
+	msgWake := sc.msgWake
 	sc.mu.Unlock()
-	signal(sc.msgWake)
+	if msgWake != nil {
+		signal(msgWake)
+	}
 	return nil
 }
 
 func (sc *serverConn) onCredit(id uint32, n uint64) error {
 	sc.mu.Lock()
-	sw := sc.sources[id]
+	sw, _ := sc.sources.get(id)
 	sc.mu.Unlock()
 	if sw == nil {
 		return nil // already closed: late credit
@@ -534,7 +554,9 @@ func (sc *serverConn) onSlots(n uint64) error {
 		return fmt.Errorf("%w: %d source slots returned beyond %d", ErrProtocol, n, sc.params.Sources)
 	}
 	sc.slots += n
-	signal(sc.slotWake)
+	if sc.slotWake != nil {
+		signal(sc.slotWake)
+	}
 	return nil
 }
 
@@ -555,7 +577,7 @@ func (sc *serverConn) recv(ctx context.Context) ([]byte, error) {
 			done := sc.done
 			sc.mu.Unlock()
 			if credit > 0 && !done {
-				sc.w.writeUvarint(wire.KindMsgCredit, 0, uint64(credit))
+				sc.w.writeUvarint(false, wire.KindMsgCredit, 0, uint64(credit))
 			}
 			return p, nil
 		}
@@ -563,9 +585,13 @@ func (sc *serverConn) recv(ctx context.Context) ([]byte, error) {
 			sc.mu.Unlock()
 			return nil, ErrClosed
 		}
+		if sc.msgWake == nil {
+			sc.msgWake = make(chan struct{}, 1)
+		}
+		wake := sc.msgWake
 		sc.mu.Unlock()
 		select {
-		case <-sc.msgWake:
+		case <-wake:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -583,25 +609,29 @@ func (sc *serverConn) NewSource(ctx context.Context, header []byte) (SourceWrite
 		}
 		if sc.slots > 0 {
 			sc.slots--
-			if sc.slots > 0 {
+			if sc.slots > 0 && sc.slotWake != nil {
 				signal(sc.slotWake)
 			}
 			sc.nextID++
 			sw = &sourceWriter{sc: sc, id: sc.nextID, wake: make(chan struct{}, 1)}
-			sc.sources[sw.id] = sw
+			sc.sources.set(sw.id, sw)
 			sc.mu.Unlock()
 			break
 		}
+		if sc.slotWake == nil {
+			sc.slotWake = make(chan struct{}, 1)
+		}
+		wake := sc.slotWake
 		sc.mu.Unlock()
 		select {
-		case <-sc.slotWake:
+		case <-wake:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-sc.ctx.Done():
 			return nil, sc.ctx.Err()
 		}
 	}
-	if err := sc.w.write(nil, wire.KindSource, sw.id, header); err != nil {
+	if err := sc.w.write(wire.KindSource, sw.id, header); err != nil {
 		sc.forget(sw.id)
 		sc.cancel(fmt.Errorf("%w: write: %v", ErrClosed, err))
 		return nil, sc.ctx.Err()
@@ -611,7 +641,7 @@ func (sc *serverConn) NewSource(ctx context.Context, header []byte) (SourceWrite
 
 func (sc *serverConn) forget(id uint32) {
 	sc.mu.Lock()
-	delete(sc.sources, id)
+	sc.sources.del(id)
 	sc.mu.Unlock()
 }
 
@@ -662,7 +692,7 @@ func (sw *sourceWriter) WriteFrame(ctx context.Context, p []byte) error {
 			return sc.ctx.Err()
 		}
 	}
-	if err := sc.w.write(nil, kind, sw.id, payload); err != nil {
+	if err := sc.w.write(kind, sw.id, payload); err != nil {
 		// The stream is broken: the request is over.
 		sc.cancel(fmt.Errorf("%w: write: %v", ErrClosed, err))
 		return sc.ctx.Err()
@@ -682,9 +712,7 @@ func (sw *sourceWriter) Close(err error) error {
 	sw.wmu.Lock()
 	defer sw.wmu.Unlock()
 	sw.sc.forget(sw.id)
-	st, code, msg := statusOf(err)
-	var b [64]byte
-	if werr := sw.sc.w.write(nil, wire.KindEndSource, sw.id, wire.AppendStatus(b[:0], st, code, msg)); werr != nil {
+	if werr := sw.sc.w.writeStatus(false, wire.KindEndSource, sw.id, err); werr != nil {
 		return fmt.Errorf("chanserv: end source: %w", werr)
 	}
 	return nil

@@ -101,13 +101,23 @@ func NewReader(br *bufio.Reader, max int) *Reader {
 	return &Reader{br: br, max: max}
 }
 
+// Reset makes r read from br with the limit max, as NewReader does.
+func (r *Reader) Reset(br *bufio.Reader, max int) {
+	r.br, r.max = br, max
+}
+
 // ReadPreamble reads and checks a preamble.
 func (r *Reader) ReadPreamble() error {
-	var p [PreambleSize]byte
-	if _, err := io.ReadFull(r.br, p[:]); err != nil {
+	p, err := r.br.Peek(PreambleSize)
+	if err != nil {
+		if len(p) > 0 && errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return err
 	}
-	return CheckPreamble(p[:])
+	err = CheckPreamble(p)
+	r.br.Discard(PreambleSize)
+	return err
 }
 
 // ReadHeader reads a frame header. It returns io.EOF only when the stream
@@ -144,6 +154,23 @@ func (r *Reader) ReadPayload(n int) ([]byte, error) {
 	if _, err := io.ReadFull(r.br, p); err != nil {
 		return nil, unexpected(err)
 	}
+	return p, nil
+}
+
+// ReadTemp reads a payload of n bytes, n as checked by ReadHeader, into
+// memory that stays valid only until the next read.
+func (r *Reader) ReadTemp(n int) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if n > r.br.Size() {
+		return r.ReadPayload(n)
+	}
+	p, err := r.br.Peek(n)
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	r.br.Discard(n)
 	return p, nil
 }
 

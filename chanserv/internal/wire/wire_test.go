@@ -127,3 +127,39 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestReadTemp(t *testing.T) {
+	small := bytes.Repeat([]byte{1}, 10)
+	large := bytes.Repeat([]byte{2}, 5000) // over the 4096-byte buffer
+	var b []byte
+	b = AppendFrame(b, KindCredit, 3, small)
+	b = AppendFrame(b, KindData, 4, large)
+	b = AppendFrame(b, KindCredit, 5, small[:3]) // truncated below
+	r := NewReader(bufio.NewReaderSize(bytes.NewReader(b[:len(b)-1]), 4096), 1<<20)
+	for _, want := range [][]byte{small, large} {
+		h, err := r.ReadHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.ReadTemp(h.Len)
+		if err != nil || !bytes.Equal(p, want) {
+			t.Fatalf("payload of %d bytes, want %d: %v", len(p), len(want), err)
+		}
+	}
+	h, err := r.ReadHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadTemp(h.Len); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated payload: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+func TestReadPreambleTruncated(t *testing.T) {
+	for n, want := range map[int]error{0: io.EOF, 5: io.ErrUnexpectedEOF} {
+		r := NewReader(bufio.NewReader(bytes.NewReader(AppendPreamble(nil)[:n])), 10)
+		if err := r.ReadPreamble(); !errors.Is(err, want) {
+			t.Errorf("%d bytes: %v, want %v", n, err, want)
+		}
+	}
+}
