@@ -11,6 +11,7 @@ func Targets() []Target {
 		Beanstalkd(),
 		Memory(),
 		BeanstalkFrontEnd(),
+		Remote(),
 	}
 }
 

@@ -1,0 +1,27 @@
+package remote_test
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkPut measures one Put round trip, sequentially, over each
+// multiplexer.
+func BenchmarkPut(b *testing.B) {
+	body := make([]byte, 100)
+	for _, m := range muxes {
+		b.Run(m.name, func(b *testing.B) {
+			f := newFixture(b, m.make)
+			q := f.dial(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := q.Put(ctx, "t", body); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		})
+	}
+}

@@ -1,0 +1,513 @@
+package remote
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/chanserv"
+)
+
+var (
+	_ beanspike.Queue       = (*Queue)(nil)
+	_ beanspike.Batcher     = (*Queue)(nil)
+	_ beanspike.BodyLimiter = (*Queue)(nil)
+)
+
+// Queue is a remote client of a job store: a [beanspike.Queue] whose
+// calls travel over one chanserv session to a [Server]. The session is
+// the client: the jobs it reserves belong to it, and they return to ready
+// when it is closed or lost. Its methods are safe for concurrent use, and
+// concurrent calls share the session without waiting for each other.
+//
+// When the session is lost (the connection fails, the server shuts
+// down), every call in flight and every later call fails with an error
+// wrapping [beanspike.ErrUnavailable]; the reservations are gone. Dial
+// again to get a new client.
+type Queue struct {
+	cl      *chanserv.Client
+	resp    *chanserv.Response
+	out     *chanserv.RemoteSource // the reply stream
+	cancel  context.CancelFunc     // the session's context
+	cfg     config
+	maxMsg  int // the longest call the server accepts
+	maxBody int // the store's body limit, 0 if unknown
+
+	mu         sync.Mutex
+	nextID     uint64
+	calls      map[uint64]*call
+	closed     bool
+	err        error // why the session is unusable
+	readerDone chan struct{}
+}
+
+// call is one call waiting for its reply.
+type call struct {
+	op        byte
+	done      chan struct{} // closed when the call is complete
+	finished  bool          // done is closed
+	abandoned bool          // the caller left: release the jobs that arrive
+	reply     dec           // a successful reply's result
+	jobs      []*beanspike.Job
+	released  int // jobs of an abandoned call already released
+	err       error
+}
+
+// Dial opens a session with the server listening on the service addr of
+// mpx and returns it as a Queue. ctx bounds the dial and the session's
+// opening, not the session. Dial returns ctx's error if ctx ends first,
+// and an error wrapping [beanspike.ErrUnavailable] if the server cannot
+// be reached or refuses the session.
+func Dial(ctx context.Context, mpx chanserv.Multiplexer, addr string, opts ...Option) (*Queue, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cl, err := chanserv.NewClient(mpx, cfg.chanservOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel)
+	fail := func(err error) (*Queue, error) {
+		stop()
+		cancel()
+		cl.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: remote: open a session with %q: %v", beanspike.ErrUnavailable, addr, err)
+	}
+	resp, err := cl.Post(sctx, addr, append([]byte(magic), version))
+	if err != nil {
+		return fail(err)
+	}
+	src, err := resp.Next(ctx)
+	if err != nil {
+		resp.Close()
+		return fail(err)
+	}
+	d := dec{b: src.Header()}
+	id, code, v := d.uvarint(), d.byte(), d.byte()
+	maxMsg, maxBody := d.uvarint(), d.uvarint()
+	if err := d.done(); err != nil || id != 0 || code != codeOK || v != version || maxMsg > 1<<31 || maxBody > 1<<40 {
+		resp.Close()
+		return fail(fmt.Errorf("%w: bad hello from the server", errMalformed))
+	}
+	if !stop() {
+		resp.Close()
+		return fail(ctx.Err())
+	}
+	q := &Queue{
+		cl:         cl,
+		resp:       resp,
+		out:        src,
+		cancel:     cancel,
+		cfg:        cfg,
+		maxMsg:     int(maxMsg),
+		maxBody:    int(maxBody),
+		calls:      make(map[uint64]*call),
+		readerDone: make(chan struct{}),
+	}
+	go q.readLoop()
+	return q, nil
+}
+
+// MaxBodySize returns the largest body the server's store accepts, or,
+// if the store does not tell, the largest that fits in a call. It makes
+// Queue a [beanspike.BodyLimiter].
+func (q *Queue) MaxBodySize() int {
+	if q.maxBody > 0 {
+		return q.maxBody
+	}
+	return q.maxMsg - 1024
+}
+
+// Close ends the session: the server closes the session's Queue client,
+// so its reservations return to ready, and Close waits for that (at most
+// the call timeout, see [WithCallTimeout]). Calls in flight and later
+// calls fail with [beanspike.ErrClosed]. Close is idempotent.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		<-q.readerDone
+		return nil
+	}
+	q.closed = true
+	alive := q.err == nil
+	for id, c := range q.calls {
+		c.finish(beanspike.ErrClosed)
+		c.abandoned = true
+		if !returnsJob(c.op) {
+			delete(q.calls, id)
+		}
+	}
+	q.nextID++
+	id := q.nextID
+	q.mu.Unlock()
+	if alive {
+		ctx, cancel := context.WithTimeout(context.Background(), q.cfg.callTimeout)
+		if q.resp.Send(ctx, binary.AppendUvarint([]byte{opClose}, id)) == nil {
+			select {
+			case <-q.readerDone: // the server ended the session
+			case <-ctx.Done():
+			}
+		}
+		cancel()
+	}
+	q.resp.Close()
+	q.cl.Close()
+	<-q.readerDone
+	q.cancel()
+	return nil
+}
+
+// finish completes c; the caller holds q.mu.
+func (c *call) finish(err error) {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	c.err = err
+	close(c.done)
+}
+
+// begin registers a call of op and returns the message that starts it.
+func (q *Queue) begin(op byte) (uint64, *call, []byte, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0, nil, nil, beanspike.ErrClosed
+	}
+	if q.err != nil {
+		return 0, nil, nil, q.err
+	}
+	q.nextID++
+	c := &call{op: op, done: make(chan struct{})}
+	q.calls[q.nextID] = c
+	msg := make([]byte, 0, 64)
+	msg = append(msg, op)
+	return q.nextID, c, binary.AppendUvarint(msg, q.nextID), nil
+}
+
+// forget drops a call whose reply nobody waits for any more. A call
+// whose reply carries jobs is kept, marked abandoned, until the reply
+// comes: reserved jobs are then released. It reports false if the call
+// completed meanwhile: its result stands.
+func (q *Queue) forget(id uint64, c *call) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if c.finished {
+		return false
+	}
+	if returnsJob(c.op) {
+		c.abandoned = true
+	} else {
+		delete(q.calls, id)
+	}
+	return true
+}
+
+// returnsJob tells whether the reply to op carries a job, whose body may
+// follow in frames: such calls stay registered until their reply comes,
+// so that the reply stream is parsed right.
+func returnsJob(op byte) bool {
+	switch op {
+	case opReserve, opReserveJob, opPeek, opPeekReady, opPeekDelayed, opPeekBuried:
+		return true
+	}
+	return false
+}
+
+// returnsReservations tells whether the reply to op may carry reserved
+// jobs.
+func returnsReservations(op byte) bool { return op == opReserve || op == opReserveJob }
+
+// send sends a call's message.
+func (q *Queue) send(ctx context.Context, msg []byte) error {
+	if len(msg) > q.maxMsg {
+		return fmt.Errorf("%w: remote: call of %d bytes, over the server's limit of %d", beanspike.ErrJobTooBig, len(msg), q.maxMsg)
+	}
+	err := q.resp.Send(ctx, msg)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return beanspike.ErrClosed
+	}
+	if q.err != nil {
+		return q.err
+	}
+	return fmt.Errorf("%w: remote: send: %v", beanspike.ErrUnavailable, err)
+}
+
+// cancelCall tells the server to cancel call id. It is best effort.
+func (q *Queue) cancelCall(id uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.callTimeout)
+	defer cancel()
+	_ = q.resp.Send(ctx, binary.AppendUvarint([]byte{opCancel}, id))
+}
+
+// do makes a call that reserves nothing and returns its reply's result.
+func (q *Queue) do(ctx context.Context, op byte, args func([]byte) []byte) (*dec, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	id, c, msg, err := q.begin(op)
+	if err != nil {
+		return nil, err
+	}
+	if args != nil {
+		msg = args(msg)
+	}
+	if err := q.send(ctx, msg); err != nil {
+		q.forget(id, c)
+		return nil, err
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if q.forget(id, c) {
+			q.cancelCall(id)
+			return nil, ctx.Err()
+		}
+	}
+	if c.err != nil {
+		if ctx.Err() != nil && isContextErr(c.err) {
+			return nil, ctx.Err()
+		}
+		return nil, c.err
+	}
+	return &c.reply, nil
+}
+
+// reserve makes a call whose reply carries reserved jobs: a Reserve of up
+// to n jobs, or a ReserveJob. A call cancelled by ctx waits, at most the
+// call timeout, for the server to confirm that it reserved nothing; jobs
+// that arrive after the caller has left are released.
+func (q *Queue) reserve(ctx context.Context, op byte, args func([]byte) []byte) ([]*beanspike.Job, error) {
+	poll := ctx.Err() != nil
+	if poll && op != opReserve {
+		return nil, ctx.Err()
+	}
+	id, c, msg, err := q.begin(op)
+	if err != nil {
+		return nil, err
+	}
+	msg = args(msg)
+	sctx := ctx
+	var timeout <-chan struct{}
+	wait := ctx.Done()
+	if poll {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(context.Background(), q.cfg.callTimeout)
+		defer cancel()
+		timeout, wait = sctx.Done(), nil
+	}
+	if err := q.send(sctx, msg); err != nil {
+		q.forget(id, c)
+		if poll && sctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	select {
+	case <-c.done:
+	case <-timeout:
+		if q.forget(id, c) {
+			return nil, ctx.Err()
+		}
+	case <-wait:
+		q.cancelCall(id)
+		t := time.NewTimer(q.cfg.callTimeout)
+		select {
+		case <-c.done:
+		case <-t.C:
+			if q.forget(id, c) {
+				return nil, ctx.Err()
+			}
+		}
+		t.Stop()
+	}
+	if c.err != nil {
+		if ctx.Err() != nil && isContextErr(c.err) {
+			return nil, ctx.Err()
+		}
+		return nil, c.err
+	}
+	return c.jobs, nil
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// readLoop reads replies until the session ends.
+func (q *Queue) readLoop() {
+	defer close(q.readerDone)
+	ctx := context.Background()
+	for {
+		p, err := q.out.Next(ctx)
+		if err == nil {
+			err = q.onReply(ctx, p)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				// The reply stream ended: the response's end tells why.
+				_, err = q.resp.Next(ctx)
+			}
+			q.resp.Close()
+			q.fail(err)
+			return
+		}
+	}
+}
+
+// fail records why the session ended and fails every call in flight.
+func (q *Queue) fail(cause error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	if errors.Is(cause, io.EOF) {
+		cause = errors.New("the server ended the session")
+	}
+	q.err = fmt.Errorf("%w: remote: session lost: %v", beanspike.ErrUnavailable, cause)
+	for id, c := range q.calls {
+		c.finish(q.err)
+		delete(q.calls, id)
+	}
+}
+
+// onReply handles one reply, whose first frame is p. It returns an
+// error if the reply stream cannot be read any more.
+func (q *Queue) onReply(ctx context.Context, p []byte) error {
+	d := dec{b: p}
+	id := d.uvarint()
+	code := d.byte()
+	if d.err != nil {
+		return fmt.Errorf("%w: reply header", errMalformed)
+	}
+	q.mu.Lock()
+	c := q.calls[id]
+	q.mu.Unlock()
+	if code != codeOK {
+		if c != nil {
+			q.complete(id, c, errOf(code, string(d.rest())))
+		}
+		return nil
+	}
+	if c == nil || !returnsJob(c.op) {
+		// Calls whose replies carry jobs stay registered: this one has
+		// no job to skip.
+		if c != nil {
+			c.reply = d
+			q.complete(id, c, nil)
+		}
+		return nil
+	}
+	more := byte(0)
+	if c.op == opReserve {
+		more = d.byte()
+	}
+	j, framed := d.job()
+	if err := d.done(); err != nil {
+		return err
+	}
+	if framed > 0 {
+		if err := q.readBody(ctx, j, framed); err != nil {
+			return err
+		}
+	}
+	q.mu.Lock()
+	c.jobs = append(c.jobs, j)
+	if more == 0 {
+		delete(q.calls, id)
+		c.finish(nil)
+	}
+	orphans := c.orphans()
+	q.mu.Unlock()
+	q.release(ctx, orphans)
+	return nil
+}
+
+// complete finishes call id with err. A Reserve that already received
+// jobs succeeds with them whatever err says: the job that failed is
+// released by the server.
+func (q *Queue) complete(id uint64, c *call, err error) {
+	q.mu.Lock()
+	delete(q.calls, id)
+	if len(c.jobs) > 0 {
+		err = nil
+	}
+	c.finish(err)
+	orphans := c.orphans()
+	q.mu.Unlock()
+	q.release(context.Background(), orphans)
+}
+
+// orphans returns the reserved jobs of an abandoned call not yet
+// released, and counts them as released; the caller holds q.mu.
+func (c *call) orphans() []*beanspike.Job {
+	if !c.abandoned || !returnsReservations(c.op) {
+		return nil
+	}
+	jobs := c.jobs[c.released:]
+	c.released = len(c.jobs)
+	return jobs
+}
+
+// release returns jobs that reached no caller to ready, with their
+// priority. The replies are not awaited.
+func (q *Queue) release(ctx context.Context, jobs []*beanspike.Job) {
+	for _, j := range jobs {
+		q.mu.Lock()
+		if q.closed || q.err != nil {
+			q.mu.Unlock()
+			return // the session's end releases them
+		}
+		q.nextID++
+		id := q.nextID
+		q.mu.Unlock()
+		msg := binary.AppendUvarint([]byte{opRelease}, id)
+		msg = binary.AppendUvarint(msg, uint64(j.ID))
+		msg = binary.AppendUvarint(msg, uint64(j.Priority))
+		msg = appendDuration(msg, 0)
+		_ = q.resp.Send(ctx, msg)
+	}
+}
+
+// readBody reads the n bytes of j's body from the reply stream.
+func (q *Queue) readBody(ctx context.Context, j *beanspike.Job, n int) error {
+	body := make([]byte, 0, n)
+	for len(body) < n {
+		p, err := q.out.Next(ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if len(p) > n-len(body) {
+			return fmt.Errorf("%w: body longer than announced", errMalformed)
+		}
+		body = append(body, p...)
+	}
+	j.Body = body
+	return nil
+}

@@ -1,0 +1,75 @@
+// Package remote serves a beanspike job store over the chanserv transport
+// and provides the matching client, which is itself a [beanspike.Queue]
+// and a [beanspike.Batcher].
+//
+// # Server
+//
+//	srv, _ := remote.NewServer(func() (beanspike.Queue, error) { return store.NewClient() })
+//	node, _ := vnet.New()
+//	srv.Listen(node, remote.DefaultService)
+//	node.Listen("tcp", "127.0.0.1:7420")
+//	...
+//	srv.Shutdown(ctx)
+//
+// Any store can be served: the memory backend, Aerospike, or another
+// remote client. A [Server] is also a [chanserv.Handler], so it can be
+// mounted on a chanserv server of the caller's.
+//
+// # Client
+//
+//	node, _ := vnet.New()
+//	node.Connect(ctx, "tcp", "127.0.0.1:7420")
+//	q, _ := remote.Dial(ctx, node, remote.DefaultService)
+//	defer q.Close()
+//	id, _ := q.Put(ctx, "emails", body)
+//
+// # Sessions
+//
+// A client is one session: one chanserv request that lasts as long as the
+// client, carrying its calls upstream as messages and the replies
+// downstream on one source, so a call costs one message and one frame,
+// with no stream to open. Concurrent calls share the session and do not
+// wait for each other. On the server, each session has its own Queue
+// client of the store, so the session owns its reservations, as a
+// beanstalkd connection does. When the session ends — Close, a lost
+// connection, a killed process, a server shutdown — the server closes
+// that Queue client and its reservations return to ready at once; TTR
+// remains the backstop for a peer that vanishes without the connection
+// failing.
+//
+// # Reservations
+//
+// A Reserve asks for one job and ReserveBatch for up to n: the server
+// reserves that many (blocking for the first, as Reserve does), and sends
+// them one after the other, each with its body, which travels in the
+// reply's frames when it is long, under the transport's credit flow
+// control. A Reserve whose context is already done is a poll on the
+// server. A cancelled Reserve withdraws its request and waits, at most
+// the call timeout ([WithCallTimeout]), for the server to confirm it took
+// nothing; a job that the server reserved before the cancellation
+// arrived is returned. A job that reaches no caller — the caller gave up
+// waiting, or the reply could not be written — is released at once with
+// its priority, by the client or by the server, so nothing waits for its
+// TTR.
+//
+// # Errors
+//
+// Errors cross the wire with their sentinel: test them with [errors.Is]
+// against [beanspike.ErrNotFound], [beanspike.ErrNotReserved] and the
+// others. A lost session, a server shutting down or a server that cannot
+// be reached give [beanspike.ErrUnavailable]; a closed client gives
+// [beanspike.ErrClosed]; a cancelled call returns its context's error,
+// unwrapped.
+//
+// # Wire format
+//
+// The session's request body is "BSPK" and a version byte (1). The reply
+// source's header is the hello: the version, the largest message the
+// server accepts and the store's body limit. Each call is a message: an
+// op byte, a call id (uvarint), then its arguments; each reply is a frame:
+// the call id, a status code (0 or an error code, followed by the error's
+// text), then its result. Integers are varints as in encoding/binary,
+// strings a uvarint length and bytes, durations signed varints of
+// nanoseconds. A job's body longer than 64 KiB follows its reply in
+// frames of at most 64 KiB.
+package remote

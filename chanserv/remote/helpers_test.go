@@ -1,0 +1,184 @@
+package remote_test
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/backend/memory"
+	"github.com/beanspike/beanspike/chanserv"
+	"github.com/beanspike/beanspike/chanserv/memmux"
+	"github.com/beanspike/beanspike/chanserv/remote"
+	"github.com/beanspike/beanspike/chanserv/vnet"
+)
+
+// muxes are the multiplexers every test runs over: each makes the
+// server's and the client's side of one link.
+var muxes = []struct {
+	name string
+	make func(testing.TB) (server, client chanserv.Multiplexer)
+}{
+	{"memmux", func(tb testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer) {
+		n := memmux.New()
+		return n, n
+	}},
+	{"vnet", func(tb testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer) {
+		return vnetPair(tb)
+	}},
+}
+
+// vnetPair links two vnet nodes over loopback TCP.
+func vnetPair(tb testing.TB) (*vnet.Node, *vnet.Node) {
+	tb.Helper()
+	a, err := vnet.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := vnet.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		b.Close()
+		a.Close()
+	})
+	addr, err := a.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Connect(ctx, "tcp", addr.String()); err != nil {
+		tb.Fatal(err)
+	}
+	return a, b
+}
+
+// fixture is a memory store served by a remote server, and the client
+// side of the link to it.
+type fixture struct {
+	store *memory.Queue
+	srv   *remote.Server
+	cm    chanserv.Multiplexer
+}
+
+func newFixture(tb testing.TB, mk func(testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer), opts ...remote.Option) *fixture {
+	tb.Helper()
+	store, err := memory.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := remote.NewServer(func() (beanspike.Queue, error) { return store.NewClient() }, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sm, cm := mk(tb)
+	if err := srv.Listen(sm, remote.DefaultService); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		srv.Close()
+		store.Close()
+	})
+	return &fixture{store: store, srv: srv, cm: cm}
+}
+
+// dial opens a remote client closed at the end of the test.
+func (f *fixture) dial(tb testing.TB, opts ...remote.Option) *remote.Queue {
+	tb.Helper()
+	return dialMux(tb, f.cm, opts...)
+}
+
+func dialMux(tb testing.TB, mpx chanserv.Multiplexer, opts ...remote.Option) *remote.Queue {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q, err := remote.Dial(ctx, mpx, remote.DefaultService, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { q.Close() })
+	return q
+}
+
+// cutMux wraps a multiplexer and can cut every connection it dialled, as
+// a network failure or a killed process would.
+type cutMux struct {
+	chanserv.Multiplexer
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (m *cutMux) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	c, err := m.Multiplexer.DialTimeout(network, address, timeout)
+	if err == nil {
+		m.mu.Lock()
+		m.conns = append(m.conns, c)
+		m.mu.Unlock()
+	}
+	return c, err
+}
+
+// cut closes every connection dialled so far.
+func (m *cutMux) cut() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.conns {
+		c.Close()
+	}
+	m.conns = nil
+}
+
+// testCtx is a context that ends with the test, bounded for safety.
+func testCtx(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// eventually polls cond until it holds or a few seconds pass.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: still not so after 5s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// leaked returns the stacks of goroutines running code of the remote or
+// chanserv packages, or an empty string.
+func leaked() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if (strings.Contains(g, "beanspike/chanserv") || strings.Contains(g, "hashicorp/yamux")) && !strings.Contains(g, "_test.") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// noLeaks fails the test if goroutines of the transport outlive it.
+func noLeaks(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := leaked()
+		if s == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("goroutines left running:\n%s", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

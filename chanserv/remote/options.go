@@ -1,0 +1,130 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/beanspike/beanspike/chanserv"
+)
+
+// DefaultService is the service name a beanspike server usually listens
+// on.
+const DefaultService = "beanspike"
+
+// Defaults of the options.
+const (
+	// DefaultMaxInFlight is how many calls of one session a server runs
+	// at once.
+	DefaultMaxInFlight = 4096
+	// DefaultCallTimeout bounds the waits a client makes on the server
+	// without a context to bound them: the reply to a Reserve that only
+	// polls, the confirmation of a cancelled Reserve, and Close.
+	DefaultCallTimeout = 10 * time.Second
+)
+
+// ErrInvalidOption means an option was out of range. Nothing was made.
+var ErrInvalidOption = errors.New("remote: invalid option")
+
+// Option configures a [Server] or a client made by [Dial]. Each option
+// says which side reads it; the other ignores it.
+type Option func(*config) error
+
+type config struct {
+	transport   []chanserv.Option
+	maxFrame    int
+	maxInFlight int
+	callTimeout time.Duration
+	logger      *slog.Logger
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		maxFrame:    chanserv.DefaultMaxFrameSize,
+		maxInFlight: DefaultMaxInFlight,
+		callTimeout: DefaultCallTimeout,
+		logger:      slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&c); err != nil {
+			return config{}, err
+		}
+	}
+	return c, nil
+}
+
+// chanservOptions are the transport options, with the frame limit last.
+func (c *config) chanservOptions() []chanserv.Option {
+	opts := append([]chanserv.Option(nil), c.transport...)
+	return append(opts, chanserv.WithMaxFrameSize(c.maxFrame), chanserv.WithLogger(c.logger))
+}
+
+// WithTransportOptions passes options to the chanserv server or client
+// underneath, such as [chanserv.WithCompression] (server) or
+// [chanserv.WithWindow] (client). Both sides. Defaults to none.
+func WithTransportOptions(opts ...chanserv.Option) Option {
+	return func(c *config) error {
+		c.transport = append(c.transport, opts...)
+		return nil
+	}
+}
+
+// WithMaxFrameSize sets the longest message this side accepts from its
+// peer: on a server, a call (a Put's body travels in it); on a client, a
+// reply header. A client does not send calls longer than its server
+// accepts: a Put whose body does not fit fails with
+// [beanspike.ErrJobTooBig]. Both sides. Defaults to
+// [chanserv.DefaultMaxFrameSize].
+func WithMaxFrameSize(n int) Option {
+	return func(c *config) error {
+		if n < 1<<10 || n > 1<<31-1 {
+			return fmt.Errorf("%w: max frame size %d not between 1 KiB and 2 GiB", ErrInvalidOption, n)
+		}
+		c.maxFrame = n
+		return nil
+	}
+}
+
+// WithMaxInFlight sets how many calls of one session a server runs at
+// once; beyond it, calls fail with [beanspike.ErrUnavailable]. Server.
+// Defaults to [DefaultMaxInFlight].
+func WithMaxInFlight(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: max in flight %d is not positive", ErrInvalidOption, n)
+		}
+		c.maxInFlight = n
+		return nil
+	}
+}
+
+// WithCallTimeout bounds the waits a client makes on its server when the
+// caller's context cannot: a Reserve with a done context (a poll), the
+// server's confirmation that a cancelled Reserve took nothing, and Close.
+// Client. Defaults to [DefaultCallTimeout].
+func WithCallTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: call timeout %v is not positive", ErrInvalidOption, d)
+		}
+		c.callTimeout = d
+		return nil
+	}
+}
+
+// WithLogger sends diagnostics (sessions opened and lost, failed
+// deliveries) to l, and passes it to the transport. Both sides. Defaults
+// to discarding them.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		c.logger = l
+		return nil
+	}
+}

@@ -1,0 +1,576 @@
+package remote
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/chanserv"
+)
+
+// Server serves a job store to remote clients. Each client session gets
+// its own Queue client of the store, made by the function given to
+// [NewServer]: the session's reservations belong to it, and when the
+// session ends — the client closes, its connection is lost, its process
+// dies — the server closes that Queue client, so the reservations return
+// to ready at once instead of when their TTR lapses.
+//
+// Its methods are safe for concurrent use.
+type Server struct {
+	newClient func() (beanspike.Queue, error)
+	cfg       config
+
+	mu       sync.Mutex
+	closing  bool
+	servers  []*chanserv.Server
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup // sessions
+}
+
+var _ chanserv.Handler = (*Server)(nil)
+
+// NewServer returns a server whose sessions each use a Queue client made
+// by newClient, and close it when they end. It returns an error wrapping
+// [ErrInvalidOption] for a nil newClient or an option out of range.
+func NewServer(newClient func() (beanspike.Queue, error), opts ...Option) (*Server, error) {
+	if newClient == nil {
+		return nil, fmt.Errorf("%w: nil newClient", ErrInvalidOption)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{newClient: newClient, cfg: cfg, sessions: make(map[*session]struct{})}, nil
+}
+
+// Listen binds service on mpx and serves clients on it in the background
+// until [Server.Shutdown] or [Server.Close]. The service is reachable
+// when Listen returns. Listen may be called for several multiplexers.
+func (s *Server) Listen(mpx chanserv.Multiplexer, service string) error {
+	cs, err := chanserv.NewServer(mpx, s.cfg.chanservOptions()...)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return chanserv.ErrServerClosed
+	}
+	s.servers = append(s.servers, cs)
+	s.mu.Unlock()
+	return cs.Handle(service, s)
+}
+
+// Shutdown stops accepting sessions and ends the open ones: blocked
+// Reserve calls fail with [beanspike.ErrUnavailable], other calls in
+// flight finish and are answered, then each session's Queue client is
+// closed. It waits for all that until ctx ends, then closes what is left
+// as [Server.Close] does and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	servers := s.servers
+	for ss := range s.sessions {
+		ss.stop(stopDrain)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for ss := range s.sessions {
+			ss.stop(stopKill)
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	for _, cs := range servers {
+		if serr := cs.Shutdown(ctx); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+// Close stops the server at once: sessions end, their calls are
+// cancelled, their Queue clients closed and their connections closed. It
+// waits for the sessions to end.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	servers := s.servers
+	for ss := range s.sessions {
+		ss.stop(stopKill)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	for _, cs := range servers {
+		cs.Close()
+	}
+	return nil
+}
+
+// Why a session stops.
+const (
+	stopNone   = iota
+	stopClient // the client asked, or went away
+	stopDrain  // the server shuts down gracefully
+	stopKill   // the server closes
+)
+
+// session is the server side of one client.
+type session struct {
+	s *Server
+	q beanspike.Queue
+
+	outMu sync.Mutex            // serialises the replies
+	out   chanserv.SourceWriter // the reply stream
+
+	ctx        context.Context // the session's; cancelled when it ends
+	cancel     context.CancelFunc
+	recvCancel context.CancelFunc // stops the receive loop
+
+	mu      sync.Mutex
+	why     int
+	ops     map[uint64]*op
+	running sync.WaitGroup
+}
+
+// op is one call in flight.
+type op struct {
+	cancel   context.CancelFunc
+	blocking bool // a Reserve that may wait for a job
+}
+
+// stop makes the session end: its receive loop returns, and its calls
+// are cancelled: only the blocking ones for stopDrain, so that the others
+// finish and are answered; all of them, and the replies, otherwise.
+func (ss *session) stop(why int) {
+	ss.mu.Lock()
+	if why > ss.why {
+		ss.why = why
+	}
+	for _, o := range ss.ops {
+		if why != stopDrain || o.blocking {
+			o.cancel()
+		}
+	}
+	ss.mu.Unlock()
+	ss.recvCancel()
+	if why != stopDrain {
+		ss.cancel()
+	}
+}
+
+// ServeChan serves one session; it implements [chanserv.Handler], so a
+// Server can also be mounted on a chanserv server of the caller's with
+// its Handle method. The session ends when the client closes it or goes
+// away, or the server shuts down.
+func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
+	if err := checkSession(req.Body); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return chanserv.ErrShuttingDown
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	q, err := s.newClient()
+	if err != nil {
+		return fmt.Errorf("remote: new client of the store: %w", err)
+	}
+	ss := &session{s: s, q: q, ops: make(map[uint64]*op)}
+	ss.ctx, ss.cancel = context.WithCancel(ctx)
+	defer ss.cancel()
+	rctx, rcancel := context.WithCancel(ss.ctx)
+	ss.recvCancel = rcancel
+	defer rcancel()
+
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		q.Close()
+		return chanserv.ErrShuttingDown
+	}
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, ss)
+		s.mu.Unlock()
+	}()
+	s.cfg.logger.Debug("remote: session opened", "peer", req.RemoteAddr)
+
+	maxBody := 0
+	if l, ok := q.(beanspike.BodyLimiter); ok {
+		maxBody = l.MaxBodySize()
+	}
+	ss.out, err = w.NewSource(ss.ctx, appendHello(nil, s.cfg.maxFrame, maxBody))
+	if err != nil {
+		q.Close()
+		return err
+	}
+
+	why := ss.loop(rctx, req)
+	ss.stop(why)
+	ss.running.Wait()
+	q.Close()
+	ss.out.Close(nil)
+	ss.mu.Lock()
+	why = ss.why
+	ss.mu.Unlock()
+	s.cfg.logger.Debug("remote: session ended", "peer", req.RemoteAddr, "why", why)
+	if why == stopDrain || why == stopKill {
+		return chanserv.ErrShuttingDown
+	}
+	return nil
+}
+
+// loop receives calls until the session ends and returns why it ended.
+func (ss *session) loop(ctx context.Context, req *chanserv.Request) int {
+	for {
+		msg, err := req.Recv(ctx)
+		if err != nil {
+			return stopClient // or the server's stop, recorded already
+		}
+		d := dec{b: msg}
+		code := d.byte()
+		id := d.uvarint()
+		if d.err != nil || id == 0 {
+			ss.s.cfg.logger.Warn("remote: malformed call; ending the session", "peer", req.RemoteAddr)
+			return stopClient
+		}
+		switch code {
+		case opCancel:
+			ss.mu.Lock()
+			if o := ss.ops[id]; o != nil {
+				o.cancel()
+			}
+			ss.mu.Unlock()
+			continue
+		case opClose:
+			return stopClient
+		}
+		ss.start(code, id, d)
+	}
+}
+
+// start runs one call in its own goroutine.
+func (ss *session) start(code byte, id uint64, d dec) {
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc
+	)
+	blocking := code == opReserve
+	if blocking && peekPoll(d) {
+		// A poll runs with a done context: it takes a ready job or
+		// returns at once.
+		ctx, cancel = context.WithCancel(ss.ctx)
+		cancel()
+		blocking = false
+	} else {
+		ctx, cancel = context.WithCancel(ss.ctx)
+	}
+	ss.mu.Lock()
+	if ss.ops[id] != nil || len(ss.ops) >= ss.s.cfg.maxInFlight {
+		ss.mu.Unlock()
+		cancel()
+		err := fmt.Errorf("%w: call %d refused: %d calls in flight or a duplicate id", beanspike.ErrUnavailable, id, ss.s.cfg.maxInFlight)
+		ss.send(ss.ctx, appendErrorReply(nil, id, err), nil)
+		return
+	}
+	ss.ops[id] = &op{cancel: cancel, blocking: blocking}
+	ss.running.Add(1)
+	ss.mu.Unlock()
+	go func() {
+		defer ss.running.Done()
+		ss.serve(ctx, code, id, &d)
+		ss.mu.Lock()
+		delete(ss.ops, id)
+		ss.mu.Unlock()
+		cancel()
+	}()
+}
+
+// peekPoll tells whether the arguments of a Reserve ask for a poll.
+func peekPoll(d dec) bool {
+	d.uvarint()
+	f := d.byte()
+	return d.err == nil && f&flagPoll != 0
+}
+
+// serve runs one call and sends its reply.
+func (ss *session) serve(ctx context.Context, code byte, id uint64, d *dec) {
+	if code == opReserve {
+		ss.serveReserve(ctx, id, d)
+		return
+	}
+	q := ss.q
+	var (
+		b   = appendHeader(make([]byte, 0, 64), id, codeOK)
+		err error
+		job *beanspike.Job // a result job, its body framed if long
+	)
+	switch code {
+	case opPut:
+		tube := d.string()
+		opts := d.putOptions()
+		body := d.rest()
+		if err = d.done(); err == nil {
+			var jid beanspike.ID
+			jid, err = q.Put(ctx, tube, body, opts...)
+			b = binary.AppendUvarint(b, uint64(jid))
+		}
+	case opPutBatch:
+		n := d.count(4)
+		reqs := make([]beanspike.PutRequest, n)
+		for i := range reqs {
+			reqs[i].Tube = d.string()
+			reqs[i].Options = d.putOptions()
+			reqs[i].Body = d.bytes()
+		}
+		if err = d.done(); err == nil {
+			var ids []beanspike.ID
+			ids, err = beanspike.PutBatch(ctx, q, reqs)
+			b = binary.AppendUvarint(b, uint64(len(ids)))
+			for _, jid := range ids {
+				b = binary.AppendUvarint(b, uint64(jid))
+			}
+			if err != nil {
+				// A partial batch: the IDs put, then the error.
+				err = ss.wireErr(ctx, err)
+				b = append(b, codeOf(err))
+				b = append(b, err.Error()...)
+				err = nil
+			}
+		}
+	case opReserveJob, opPeek:
+		jid := beanspike.ID(d.uvarint())
+		if err = d.done(); err == nil {
+			if code == opReserveJob {
+				job, err = q.ReserveJob(ctx, jid)
+			} else {
+				job, err = q.Peek(ctx, jid)
+			}
+		}
+	case opPeekReady, opPeekDelayed, opPeekBuried:
+		tube := d.string()
+		if err = d.done(); err == nil {
+			switch code {
+			case opPeekReady:
+				job, err = q.PeekReady(ctx, tube)
+			case opPeekDelayed:
+				job, err = q.PeekDelayed(ctx, tube)
+			default:
+				job, err = q.PeekBuried(ctx, tube)
+			}
+		}
+	case opDelete, opTouch, opKickJob:
+		jid := beanspike.ID(d.uvarint())
+		if err = d.done(); err == nil {
+			switch code {
+			case opDelete:
+				err = q.Delete(ctx, jid)
+			case opTouch:
+				err = q.Touch(ctx, jid)
+			default:
+				err = q.KickJob(ctx, jid)
+			}
+		}
+	case opRelease:
+		jid := beanspike.ID(d.uvarint())
+		pri := d.uint32()
+		delay := d.duration()
+		if err = d.done(); err == nil {
+			err = q.Release(ctx, jid, pri, delay)
+		}
+	case opBury:
+		jid := beanspike.ID(d.uvarint())
+		pri := d.uint32()
+		reason := d.string()
+		if err = d.done(); err == nil {
+			err = q.Bury(ctx, jid, pri, reason)
+		}
+	case opKick:
+		tube := d.string()
+		n := d.varint()
+		if err = d.done(); err == nil {
+			var k int
+			k, err = q.Kick(ctx, tube, int(max(min(n, 1<<31-1), -1)))
+			b = binary.AppendUvarint(b, uint64(k))
+		}
+	case opStatsJob:
+		jid := beanspike.ID(d.uvarint())
+		if err = d.done(); err == nil {
+			var st *beanspike.JobStats
+			if st, err = q.StatsJob(ctx, jid); err == nil {
+				b = appendJobStats(b, st)
+			}
+		}
+	case opStatsTube:
+		tube := d.string()
+		if err = d.done(); err == nil {
+			var st *beanspike.TubeStats
+			if st, err = q.StatsTube(ctx, tube); err == nil {
+				b = appendTubeStats(b, st)
+			}
+		}
+	case opTubes:
+		if err = d.done(); err == nil {
+			var tubes []string
+			if tubes, err = q.Tubes(ctx); err == nil {
+				b = binary.AppendUvarint(b, uint64(len(tubes)))
+				for _, t := range tubes {
+					b = appendString(b, t)
+				}
+			}
+		}
+	case opPauseTube:
+		tube := d.string()
+		dur := d.duration()
+		if err = d.done(); err == nil {
+			err = q.PauseTube(ctx, tube, dur)
+		}
+	case opDeleteTube:
+		tube := d.string()
+		if err = d.done(); err == nil {
+			var n int
+			n, err = q.DeleteTube(ctx, tube)
+			b = binary.AppendUvarint(b, uint64(n))
+		}
+	default:
+		err = fmt.Errorf("%w: remote: unknown call %d", errors.ErrUnsupported, code)
+	}
+	if errors.Is(err, errMalformed) {
+		err = fmt.Errorf("%w: call %d: %v", beanspike.ErrInvalidArgument, id, err)
+	}
+	if err != nil {
+		ss.send(ss.ctx, appendErrorReply(b[:0], id, ss.wireErr(ctx, err)), nil)
+		return
+	}
+	var body []byte
+	if job != nil {
+		b = appendJob(b, job)
+		if len(job.Body) > inlineMax {
+			body = job.Body
+		}
+	}
+	if err := ss.send(ss.ctx, b, body); err != nil && code == opReserveJob {
+		ss.undeliverable([]*beanspike.Job{job}, err)
+	}
+}
+
+// serveReserve runs a Reserve of up to max jobs and sends one source per
+// job, the last one flagged.
+func (ss *session) serveReserve(ctx context.Context, id uint64, d *dec) {
+	n := d.uvarint()
+	d.byte() // flags, read by start
+	tubes := make([]string, d.count(1))
+	for i := range tubes {
+		tubes[i] = d.string()
+	}
+	var (
+		jobs []*beanspike.Job
+		err  = d.done()
+	)
+	if err == nil {
+		switch {
+		case n == 1:
+			var j *beanspike.Job
+			if j, err = ss.q.Reserve(ctx, tubes...); err == nil {
+				jobs = []*beanspike.Job{j}
+			}
+		case n > 1<<20:
+			err = fmt.Errorf("%w: batch size %d", beanspike.ErrInvalidArgument, n)
+		default:
+			jobs, err = beanspike.ReserveBatch(ctx, ss.q, int(n), tubes...)
+		}
+	}
+	if errors.Is(err, errMalformed) {
+		err = fmt.Errorf("%w: call %d: %v", beanspike.ErrInvalidArgument, id, err)
+	}
+	if err != nil {
+		ss.send(ss.ctx, appendErrorReply(nil, id, ss.wireErr(ctx, err)), nil)
+		return
+	}
+	for i, j := range jobs {
+		b := appendHeader(make([]byte, 0, 64+min(len(j.Body), inlineMax)), id, codeOK)
+		more := byte(0)
+		if i < len(jobs)-1 {
+			more = 1
+		}
+		b = append(b, more)
+		b = appendJob(b, j)
+		var body []byte
+		if len(j.Body) > inlineMax {
+			body = j.Body
+		}
+		if err := ss.send(ss.ctx, b, body); err != nil {
+			ss.undeliverable(jobs[i:], err)
+			return
+		}
+	}
+}
+
+// wireErr is the error a call's reply reports: a context error that the
+// server caused (its shutdown) becomes ErrUnavailable, so that only the
+// client's own cancellation reads as a context error.
+func (ss *session) wireErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil || (!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	ss.mu.Lock()
+	why := ss.why
+	ss.mu.Unlock()
+	if why == stopDrain || why == stopKill {
+		return fmt.Errorf("%w: the server is shutting down", beanspike.ErrUnavailable)
+	}
+	return err
+}
+
+// undeliverable returns jobs whose delivery failed to ready at once, with
+// their priority: the client never saw them.
+func (ss *session) undeliverable(jobs []*beanspike.Job, cause error) {
+	for _, j := range jobs {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ss.ctx), 5*time.Second)
+		err := ss.q.Release(ctx, j.ID, j.Priority, 0)
+		cancel()
+		ss.s.cfg.logger.Debug("remote: job not delivered; released", "job", j.ID, "cause", cause, "err", err)
+	}
+}
+
+// send sends one reply: a frame h on the reply stream, then body, if
+// any, in frames of at most chunkSize bytes.
+func (ss *session) send(ctx context.Context, h, body []byte) error {
+	ss.outMu.Lock()
+	defer ss.outMu.Unlock()
+	if err := ss.out.WriteFrame(ctx, h); err != nil {
+		return err
+	}
+	for len(body) > 0 {
+		n := min(len(body), chunkSize)
+		if err := ss.out.WriteFrame(ctx, body[:n]); err != nil {
+			// The stream is broken: the client cannot tell where the
+			// next reply starts. End the session.
+			ss.stop(stopClient)
+			return err
+		}
+		body = body[n:]
+	}
+	return nil
+}

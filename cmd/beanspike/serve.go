@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/backend/aerospike"
+	"github.com/beanspike/beanspike/backend/memory"
+	"github.com/beanspike/beanspike/beanstalk"
+	"github.com/beanspike/beanspike/chanserv/remote"
+	"github.com/beanspike/beanspike/chanserv/vnet"
+)
+
+// serve runs a server until ctx ends, then shuts it down gracefully
+// within -grace.
+func (a *app) serve(ctx context.Context, args []string) error {
+	fs := a.flags("serve", "")
+	listen := fs.String("listen", DefaultAddr, "TCP `address` for remote clients")
+	bsAddr := fs.String("beanstalk", "", "also serve beanstalkd's protocol on this TCP `address` (e.g. :11300)")
+	asURL := fs.String("aerospike", "", "use the Aerospike store at `host:port/namespace` instead of memory")
+	maxBody := fs.Int("max-body", beanspike.DefaultMaxBodySize, "largest job body in `bytes`")
+	grace := fs.Duration("grace", 10*time.Second, "how long a graceful shutdown may take")
+	verbose := fs.Bool("v", false, "log sessions and connections")
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+
+	root, what, err := openStore(ctx, *asURL, *maxBody)
+	if err != nil {
+		if errors.Is(err, errUsage) {
+			return usageErr(fs, "%v", err)
+		}
+		return err
+	}
+	defer root.Close()
+	newClient := func() (beanspike.Queue, error) { return root.newClient() }
+
+	srv, err := remote.NewServer(newClient, remote.WithLogger(log), remote.WithMaxFrameSize(max(*maxBody+64<<10, 1<<20)))
+	if err != nil {
+		return err
+	}
+	node, err := vnet.New(vnet.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	if err := srv.Listen(node, remote.DefaultService); err != nil {
+		return err
+	}
+	addr, err := node.Listen("tcp", *listen)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+
+	var (
+		bs     *beanstalk.Server
+		bsDone chan error
+		bsAt   string
+	)
+	if *bsAddr != "" {
+		bs, err = beanstalk.NewServer(newClient, beanstalk.WithMaxJobSize(*maxBody), beanstalk.WithLogger(log))
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		l, err := net.Listen("tcp", *bsAddr)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		bsAt = l.Addr().String()
+		bsDone = make(chan error, 1)
+		go func() { bsDone <- bs.Serve(l) }()
+	}
+
+	log.Info("beanspike serving", "store", what, "remote", addr.String(), "beanstalk", bsAt)
+	if a.ready != nil {
+		a.ready(addr.String(), bsAt)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-bsDone:
+		bsDone = nil
+	}
+	log.Info("beanspike shutting down", "grace", *grace)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	var errs []error
+	if bs != nil {
+		if err := bs.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("beanstalk shutdown: %w", err))
+		}
+		if bsDone != nil {
+			<-bsDone
+		}
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("remote shutdown: %w", err))
+	}
+	if serveErr != nil && !errors.Is(serveErr, beanstalk.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("beanstalk: %w", serveErr))
+	}
+	log.Info("beanspike stopped")
+	return errors.Join(errs...)
+}
+
+// store is the root client of the served store.
+type store struct {
+	newClient func() (beanspike.Queue, error)
+	Close     func() error
+}
+
+// openStore opens the memory store, or the Aerospike store that
+// asURL ("host:port/namespace") names.
+func openStore(ctx context.Context, asURL string, maxBody int) (*store, string, error) {
+	if asURL == "" {
+		q, err := memory.New(memory.WithMaxBodySize(maxBody))
+		if err != nil {
+			return nil, "", err
+		}
+		return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close}, "memory", nil
+	}
+	hostPort, ns, ok := strings.Cut(asURL, "/")
+	if !ok || ns == "" {
+		return nil, "", fmt.Errorf("%w: -aerospike %q is not host:port/namespace", errUsage, asURL)
+	}
+	host, portStr, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: -aerospike %q: %v", errUsage, asURL, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, "", fmt.Errorf("%w: -aerospike %q: bad port", errUsage, asURL)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	q, err := aerospike.New(cctx, aerospike.WithHosts(host), aerospike.WithPort(port),
+		aerospike.WithNamespace(ns), aerospike.WithMaxBodySize(maxBody))
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to Aerospike at %s: %w", hostPort, err)
+	}
+	return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close},
+		"aerospike " + asURL, nil
+}
