@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,21 +117,13 @@ func (a *app) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	defer worker.Close()
-	var (
-		mu       sync.Mutex
-		attempts = map[beanspike.ID]int{}
-		done     atomic.Int32
-	)
+	var done atomic.Int32
 	w, err := beanspike.NewWorker(worker, beanspike.HandlerFunc(func(ctx context.Context, j *beanspike.Job) error {
-		mu.Lock()
-		attempts[j.ID]++
-		k := attempts[j.ID]
-		mu.Unlock()
-		if string(j.Body) == "charge card 7" && k == 1 {
-			say("worker: job %d %q fails on attempt %d (the worker will retry it)", j.ID, j.Body, k)
+		if string(j.Body) == "charge card 7" && j.Reserves == 1 {
+			say("worker: job %d %q fails on reservation %d; the worker will retry it", j.ID, j.Body, j.Reserves)
 			return errors.New("payment gateway timeout")
 		}
-		say("worker: job %d %q done on attempt %d; the worker deletes it", j.ID, j.Body, k)
+		say("worker: job %d %q done on reservation %d; the worker deletes it", j.ID, j.Body, j.Reserves)
 		done.Add(1)
 		return nil
 	}), beanspike.WithTubes(tube), beanspike.WithBackoff(300*time.Millisecond, time.Second),

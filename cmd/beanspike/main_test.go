@@ -235,8 +235,8 @@ func TestDemo(t *testing.T) {
 		"release job 1 with a 500ms delay: it is delayed",
 		`bury job 2: it is buried (reason "mail server down")`,
 		"kick demo: 1 buried job back to ready",
-		`worker: job 3 "charge card 7" fails on attempt 1`,
-		`worker: job 3 "charge card 7" done on attempt 2`,
+		`worker: job 3 "charge card 7" fails on reservation 1`,
+		`worker: job 3 "charge card 7" done on reservation 2`,
 		"tube demo: 0 ready, 0 reserved, 0 delayed, 0 buried, 3 put, 3 deleted",
 	)
 }
