@@ -12,6 +12,7 @@ func Targets() []Target {
 		Memory(),
 		BeanstalkFrontEnd(),
 		Remote(),
+		Aerospike(),
 	}
 }
 
