@@ -105,11 +105,15 @@ func cdtExec(cur any, exists bool, o cdtOp, modify bool) (any, any, byte) {
 			return nil, nil, rcBinType
 		}
 	}
+	// A modify op works on a copy of the bin value: the top level here, and
+	// every container it descends into through its context (ctxStep). What
+	// it does not descend into stays shared with the stored value.
 	root := cur
 	if modify && exists {
-		root = deepCopy(cur)
+		root = shallowCopy(cur)
 	}
 	slot := &root
+	var path []*mapValue // copied maps whose content changes below them
 	for i := 0; i < len(o.ctx); i += 2 {
 		id, ok := o.ctx[i].(int64)
 		if !ok {
@@ -119,8 +123,16 @@ func cdtExec(cur any, exists bool, o cdtOp, modify bool) (any, any, byte) {
 		if rc != rcOK {
 			return nil, nil, rc
 		}
+		if m, ok := (*slot).(*mapValue); ok && modify {
+			path = append(path, m)
+		}
 		slot = next
 	}
+	defer func() {
+		for _, m := range path {
+			m.invalidate()
+		}
+	}()
 	var res any
 	if isMap {
 		res, rc := mapOp(slot, o.code, o.args)
@@ -224,10 +236,13 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 				return nil, rcElementNotFound
 			}
 		}
+		if modify {
+			l.items[i] = shallowCopy(l.items[i])
+		}
 		return &l.items[i], rcOK
 	case ctxMapIndex, ctxMapRank, ctxMapKey, ctxMapValue:
 		if *slot == nil && create != 0 && modify {
-			*slot = &mapValue{}
+			*slot = newMap(0)
 		}
 		m, ok := (*slot).(*mapValue)
 		if !ok {
@@ -256,15 +271,18 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 			if !ok {
 				return nil, rcParameter
 			}
-			ranks := rankOrder(len(m.entries), func(i int) any { return m.entries[i].v })
-			n := int64(len(ranks))
+			n := int64(len(m.entries))
 			if r < 0 {
 				r += n
 			}
 			if r < 0 || r >= n {
 				return nil, rcOpNotApplicable
 			}
-			i = ranks[r]
+			if x := m.valueIndex(); x != nil {
+				i = int(x.order[r])
+			} else {
+				i = rankOrder(len(m.entries), m.value)[r]
+			}
 		case ctxMapKey:
 			j, found := m.find(val)
 			if !found {
@@ -285,6 +303,10 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 			if i < 0 {
 				return nil, rcElementNotFound
 			}
+		}
+		if modify {
+			m.ownEntries()
+			m.entries[i].v = shallowCopy(m.entries[i].v)
 		}
 		return &m.entries[i].v, rcOK
 	}
@@ -342,12 +364,6 @@ func sortDedupEntries(es []mapEntry) []mapEntry {
 func (m *mapValue) find(k any) (int, bool) {
 	i := sort.Search(len(m.entries), func(i int) bool { return compare(m.entries[i].k, k) >= 0 })
 	return i, i < len(m.entries) && compare(m.entries[i].k, k) == 0
-}
-
-func (m *mapValue) insertAt(i int, e mapEntry) {
-	m.entries = append(m.entries, mapEntry{})
-	copy(m.entries[i+1:], m.entries[i:])
-	m.entries[i] = e
 }
 
 // indexRange resolves (index, count) against n elements like Aerospike's
@@ -471,17 +487,23 @@ func buildResult(c container, s *selector, rt int64, isMap bool) (any, byte) {
 	case rtExists:
 		return len(s.sel) > 0, rcOK
 	case rtIndex, rtRevIndex, rtRank, rtRevRank:
-		var rk []int
+		rank := func(i int) int { return i }
 		if rt == rtRank || rt == rtRevRank {
-			rk = ranks(c)
+			m, isMap := c.(*mapValue)
+			var x *valueIndex
+			if isMap {
+				x = m.valueIndex()
+			}
+			if x != nil {
+				rank = func(i int) int { return m.rankOf(x, i) }
+			} else {
+				rk := ranks(c)
+				rank = func(i int) int { return rk[i] }
+			}
 		}
 		vals := make([]int, len(s.sel))
 		for j, i := range s.sel {
-			v := i
-			if rk != nil {
-				v = rk[i]
-			}
-			vals[j] = v
+			vals[j] = rank(i)
 		}
 		if s.multi {
 			sort.Ints(vals)

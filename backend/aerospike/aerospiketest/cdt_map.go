@@ -1,5 +1,7 @@
 package aerospiketest
 
+import "slices"
+
 // Map op codes.
 const (
 	mapSetType             = 64
@@ -91,10 +93,11 @@ func mapOp(slot *any, code int, args []any) (any, byte) {
 			return nil, rcParameter
 		}
 		if m == nil {
-			*slot = &mapValue{flags: mapOrderFlags(attr)}
+			*slot = newMap(mapOrderFlags(attr))
 			return nil, rcOK
 		}
 		m.flags = mapOrderFlags(attr)
+		m.cache.packed.Store(nil)
 		return nil, rcOK
 	case mapAdd, mapPut, mapReplace:
 		if len(args) < 2 {
@@ -115,7 +118,7 @@ func mapOp(slot *any, code int, args []any) (any, byte) {
 		return mapIncr(slot, m, code, args)
 	case mapClear:
 		if m != nil {
-			m.entries = nil
+			m.clear()
 		}
 		return nil, rcOK
 	case mapSize:
@@ -136,10 +139,15 @@ func mapOp(slot *any, code int, args []any) (any, byte) {
 		return nil, rcParameter
 	}
 	if m == nil {
-		if remove {
-			return nil, rcOK
-		}
 		return nil, rcOK
+	}
+	if !remove && (rt == rtCount || rt == rtExists) {
+		if n, ok := mapCount(m, getCode, args[1:]); ok {
+			if rt == rtExists {
+				return n > 0, rcOK
+			}
+			return int64(n), rcOK
+		}
 	}
 	s, rc := mapSelect(m, getCode, args[1:])
 	if rc != rcOK {
@@ -153,16 +161,50 @@ func mapOp(slot *any, code int, args []any) (any, byte) {
 		return nil, rc
 	}
 	if remove && len(s.sel) > 0 {
-		rm := keepMask(len(m.entries), s.sel)
-		out := m.entries[:0]
-		for i, e := range m.entries {
-			if !rm[i] {
-				out = append(out, e)
-			}
+		sel := s.sel
+		if s.rankOrder || !slices.IsSorted(sel) {
+			sel = slices.Clone(sel)
+			slices.Sort(sel)
 		}
-		m.entries = out
+		m.removeAt(sel)
 	}
 	return res, rcOK
+}
+
+// mapCount counts the elements a value-interval get selects, without
+// listing them, when the map's value index allows it.
+func mapCount(m *mapValue, code int, args []any) (int, bool) {
+	if code != mapGetValueInterval || len(args) < 1 {
+		return 0, false
+	}
+	lo, hi, ok := valueInterval(m, args)
+	return hi - lo, ok
+}
+
+// valueInterval returns the ranks [lo,hi) of the values in the interval
+// args[0] <= v < args[1] (no upper bound without args[1]), when the map's
+// value index allows a binary search.
+func valueInterval(m *mapValue, args []any) (int, int, bool) {
+	x := m.valueIndex()
+	if x == nil || containsWild(args[0]) || (len(args) > 1 && containsWild(args[1])) {
+		return 0, 0, false
+	}
+	lo, hi := m.lowerBound(x, args[0]), len(x.order)
+	if len(args) > 1 {
+		hi = m.lowerBound(x, args[1])
+	}
+	return lo, max(lo, hi), true
+}
+
+// sortedPositions returns the entry positions of ranks [lo,hi) in index
+// order.
+func sortedPositions(m *mapValue, x *valueIndex, lo, hi int) []int {
+	if lo >= hi {
+		return nil
+	}
+	sel := m.positions(x, lo, hi)
+	slices.Sort(sel)
+	return sel
 }
 
 // mapSelect resolves the elements a get/remove op selects.
@@ -195,34 +237,34 @@ func mapSelect(m *mapValue, code int, args []any) (*selector, byte) {
 		if !ok {
 			return nil, rcOpNotApplicable
 		}
-		s.sel = []int{rankOrder(len(m.entries), m.value)[i]}
+		if x := m.valueIndex(); x != nil {
+			s.sel = m.positions(x, i, i+1)
+		} else {
+			s.sel = []int{rankOrder(len(m.entries), m.value)[i]}
+		}
 	case mapGetByValue:
 		if len(args) < 1 {
 			return nil, rcParameter
 		}
-		s.sel, s.multi = selectValues(m, args[:1]), true
+		s.sel, s.multi = mapSelectValues(m, args[:1]), true
 	case mapGetValueList:
 		l, ok := listArg(args, 0)
 		if !ok {
 			return nil, rcParameter
 		}
-		s.sel, s.multi = selectValues(m, l), true
+		s.sel, s.multi = mapSelectValues(m, l), true
 	case mapGetKeyList:
 		l, ok := listArg(args, 0)
 		if !ok {
 			return nil, rcParameter
 		}
-		seen := make([]bool, len(m.entries))
 		for _, k := range l {
-			if i, ok := m.find(k); ok && !seen[i] {
-				seen[i] = true
-			}
-		}
-		for i, ok := range seen {
-			if ok {
+			if i, ok := m.find(k); ok {
 				s.sel = append(s.sel, i)
 			}
 		}
+		slices.Sort(s.sel)
+		s.sel = slices.Compact(s.sel)
 		s.multi = true
 	case mapGetKeyInterval:
 		if len(args) < 1 {
@@ -243,11 +285,16 @@ func mapSelect(m *mapValue, code int, args []any) (*selector, byte) {
 		if len(args) < 1 {
 			return nil, rcParameter
 		}
+		s.multi = true
+		if lo, hi, ok := valueInterval(m, args); ok {
+			s.sel = sortedPositions(m, m.valueIndex(), lo, hi)
+			break
+		}
 		var end any
 		if len(args) > 1 {
 			end = args[1]
 		}
-		s.sel, s.multi = selectValueInterval(m, args[0], end, len(args) > 1), true
+		s.sel = selectValueInterval(m, args[0], end, len(args) > 1)
 	case mapGetIndexRange:
 		idx, ok := argInt(args, 0)
 		cnt, has, rc := argOptInt(args, 1)
@@ -263,7 +310,12 @@ func mapSelect(m *mapValue, code int, args []any) (*selector, byte) {
 			return nil, rcParameter
 		}
 		start, end := indexRange(r, cnt, has, len(m.entries))
-		s.sel, s.multi, s.rankOrder = selectRankRange(m, start, end), true, true
+		s.multi, s.rankOrder = true, true
+		if x := m.valueIndex(); x != nil {
+			s.sel = m.positions(x, start, end)
+		} else {
+			s.sel = selectRankRange(m, start, end)
+		}
 	case mapGetKeyRelIndex:
 		if len(args) < 2 {
 			return nil, rcParameter
@@ -285,11 +337,32 @@ func mapSelect(m *mapValue, code int, args []any) (*selector, byte) {
 		if !ok || rc != rcOK {
 			return nil, rcParameter
 		}
-		s.sel, s.multi, s.rankOrder = selectRelRank(m, args[0], off, cnt, has), true, true
+		s.multi, s.rankOrder = true, true
+		if x := m.valueIndex(); x != nil {
+			start, end := relRange(int64(m.lowerBound(x, args[0])), off, cnt, has, len(x.order))
+			s.sel = m.positions(x, start, end)
+		} else {
+			s.sel = selectRelRank(m, args[0], off, cnt, has)
+		}
 	default:
 		return nil, rcParameter
 	}
 	return s, rcOK
+}
+
+// mapSelectValues selects the entries whose value equals one of vals, in
+// index order.
+func mapSelectValues(m *mapValue, vals []any) []int {
+	x := m.valueIndex()
+	if x == nil || slices.ContainsFunc(vals, containsWild) {
+		return selectValues(m, vals)
+	}
+	var out []int
+	for _, v := range vals {
+		out = append(out, m.positions(x, m.lowerBound(x, v), m.upperBound(x, v))...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func listArg(args []any, i int) ([]any, bool) {
@@ -338,7 +411,7 @@ func mapWrite(slot *any, m *mapValue, code int, items []mapEntry, opts []any) (a
 	}
 	created := false
 	if m == nil {
-		m = &mapValue{flags: mapOrderFlags(attr)}
+		m = newMap(mapOrderFlags(attr))
 		created = true
 	}
 	var apply []mapEntry
@@ -366,11 +439,7 @@ func mapWrite(slot *any, m *mapValue, code int, items []mapEntry, opts []any) (a
 	}
 	for _, it := range apply {
 		i, exists := m.find(it.k)
-		if exists {
-			m.entries[i].v = it.v
-		} else {
-			m.insertAt(i, mapEntry{k: it.k, v: it.v})
-		}
+		m.put(i, exists, it.k, it.v)
 	}
 	if created {
 		*slot = m
@@ -402,7 +471,7 @@ func mapIncr(slot *any, m *mapValue, code int, args []any) (any, byte) {
 		return nil, rcParameter
 	}
 	if m == nil {
-		m = &mapValue{flags: mapOrderFlags(attr)}
+		m = newMap(mapOrderFlags(attr))
 		*slot = m
 	}
 	i, exists := m.find(key)
@@ -416,11 +485,7 @@ func mapIncr(slot *any, m *mapValue, code int, args []any) (any, byte) {
 	if rc != rcOK {
 		return nil, rc
 	}
-	if exists {
-		m.entries[i].v = nv
-	} else {
-		m.insertAt(i, mapEntry{k: key, v: nv})
-	}
+	m.put(i, exists, key, nv)
 	return nv, rcOK
 }
 

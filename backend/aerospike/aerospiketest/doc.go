@@ -112,4 +112,11 @@
 // does not exist, taken here as ELEMENT_NOT_FOUND (23)), the server follows
 // Aerospike's documentation; the differential tests are the arbiter when run
 // against a real server.
+//
+// Costs follow a real server's shape closely enough for benchmarks: maps
+// are kept sorted by key, and each map keeps a value-order index (built on
+// first use), so key, rank and value lookups are binary searches. A write
+// copies only the bins it modifies and, within a modified map, its entry
+// array (a memory move, as a real server rewrites the record); record
+// sizes and map encodings are cached per stored value.
 package aerospiketest

@@ -150,7 +150,7 @@ func (s *Server) readRecord(k reqKey, m *message, ops []op, filter *expNode, r *
 	if len(ops) == 0 {
 		if m.info1&info1NoBinData == 0 {
 			for _, b := range r.bins {
-				res.ops = append(res.ops, opResult(b))
+				res.ops = append(res.ops, opResult{b.name, b.val})
 			}
 		}
 		return res
@@ -161,7 +161,7 @@ func (s *Server) readRecord(k reqKey, m *message, ops []op, filter *expNode, r *
 			if o.name == "" {
 				if m.info1&info1GetAll != 0 {
 					for _, b := range r.bins {
-						res.ops = append(res.ops, opResult(b))
+						res.ops = append(res.ops, opResult{b.name, b.val})
 					}
 				}
 				continue
@@ -274,7 +274,7 @@ func (s *Server) writeRecord(k reqKey, m *message, ops []op, filter *expNode, r 
 			if o.name == "" {
 				if m.info1&info1GetAll != 0 {
 					for _, b := range nr.bins {
-						res.ops = append(res.ops, opResult(b))
+						res.ops = append(res.ops, opResult{b.name, b.val})
 					}
 				}
 				continue
@@ -385,7 +385,7 @@ func (r *record) setBin(name string, v any) {
 				r.bins = append(r.bins[:i:i], r.bins[i+1:]...)
 				return
 			}
-			r.bins[i].val = v
+			r.bins[i].val, r.bins[i].psize = v, 0
 			return
 		}
 	}

@@ -127,9 +127,9 @@ func hasNaN(v any) bool {
 func sampleRecord() *record {
 	return &record{
 		bins: []bin{
-			{"i", int64(3)}, {"s", "abc"},
-			{"l", &listValue{items: []any{int64(3), int64(1), "x"}}},
-			{"m", &mapValue{flags: 1, entries: []mapEntry{{"a", int64(1)}, {"b", &listValue{items: []any{int64(2)}}}}}},
+			{name: "i", val: int64(3)}, {name: "s", val: "abc"},
+			{name: "l", val: &listValue{items: []any{int64(3), int64(1), "x"}}},
+			{name: "m", val: &mapValue{flags: 1, entries: []mapEntry{{"a", int64(1)}, {"b", &listValue{items: []any{int64(2)}}}}}},
 		},
 		gen: 1, lut: 1, set: "s", key: []byte{ptString, 'k'},
 	}

@@ -364,6 +364,9 @@ func packValue(b []byte, v any) []byte {
 		}
 		return b
 	case *mapValue:
+		if p := x.cache.packed.Load(); p != nil {
+			return append(b, *p...)
+		}
 		n := len(x.entries)
 		if x.flags != 0 {
 			b = packContainerHeader(b, 0x80, 0xde, n+1)

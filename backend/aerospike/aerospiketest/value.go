@@ -47,9 +47,14 @@ func (l *listValue) ordered() bool { return l.flags&listOrdered != 0 }
 // index order Aerospike uses for every map type; flags carry the declared
 // order (0 unordered, 1 key ordered, 3 key/value ordered) and, for
 // results, the preserve-order flag 0x08.
+//
+// Containers reachable from a stored record are never modified: a write
+// modifies copies (see shallowCopy), so a map's cache stays valid for as
+// long as the map is shared.
 type mapValue struct {
 	flags   byte
 	entries []mapEntry
+	cache   mapCache
 }
 
 type mapEntry struct {
@@ -203,10 +208,17 @@ func appendParticle(b []byte, v any) ([]byte, byte) {
 	case *listValue:
 		return packValue(b, x), ptList
 	case *mapValue:
+		if len(x.entries) >= minCachedEncoding {
+			return append(b, x.encoded()...), ptMap
+		}
 		return packValue(b, x), ptMap
 	}
 	return b, ptNull
 }
+
+// minCachedEncoding is the number of entries from which a map bin keeps its
+// encoding once sent, for the next read of the unchanged map.
+const minCachedEncoding = 64
 
 // particleSize is the stored size of a bin value, used for record sizes.
 func particleSize(v any) int {
@@ -226,9 +238,25 @@ func particleSize(v any) int {
 	case hllValue:
 		return len(x)
 	case *listValue, *mapValue:
-		return len(packValue(nil, x))
+		return packedSize(x)
 	}
 	return 0
+}
+
+// shallowCopy copies the top level of a container so that it can be
+// modified in place; nested containers stay shared and are copied in turn
+// by whoever descends into them to modify them (ctxStep). Other values are
+// returned as they are.
+func shallowCopy(v any) any {
+	switch x := v.(type) {
+	case *listValue:
+		items := make([]any, len(x.items), len(x.items)+1)
+		copy(items, x.items)
+		return &listValue{flags: x.flags, items: items}
+	case *mapValue:
+		return x.clone()
+	}
+	return v
 }
 
 // deepCopy copies containers so they can be modified in place.
@@ -254,6 +282,10 @@ func deepCopy(v any) any {
 type bin struct {
 	name string
 	val  any
+	// psize is the particle size plus one, 0 until computed. Every bin of
+	// a stored record has it computed (writeRecord checks the record size
+	// before storing it), so readers never write it.
+	psize int
 }
 
 // record is an immutable stored record; writers build a new one.
@@ -284,7 +316,11 @@ const recordOverhead = 16
 func (r *record) size() int {
 	n := recordOverhead + len(r.set) + len(r.key)
 	for i := range r.bins {
-		n += len(r.bins[i].name) + 2 + particleSize(r.bins[i].val)
+		b := &r.bins[i]
+		if b.psize == 0 {
+			b.psize = particleSize(b.val) + 1
+		}
+		n += len(b.name) + 2 + b.psize - 1
 	}
 	return n
 }
