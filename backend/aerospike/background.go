@@ -85,9 +85,11 @@ func (q *Queue) maintain(parent context.Context) {
 	}
 }
 
-// flushCleanup removes the deleting entries of this client's finished
-// deletes, one batch command for all index records.
+// flushCleanup finishes this client's deletes: one batch command deletes
+// the job records, then one clears the deleting entries of the deletes
+// whose records are gone, for all index records.
 func (q *Queue) flushCleanup(ctx context.Context) {
+	q.flushRecords(ctx)
 	q.mu.Lock()
 	if len(q.cleanup) == 0 {
 		q.mu.Unlock()
@@ -118,6 +120,44 @@ func (q *Queue) flushCleanup(ctx context.Context) {
 		}
 		// Try again next tick; the repair pass is the backstop.
 		q.cleanup[refs[i]] = append(q.cleanup[refs[i]], pending[refs[i]]...)
+	}
+}
+
+// flushRecords deletes the job records of this client's deletes and
+// queues their deleting entries to be cleared. Records it could not
+// delete stay queued for the next tick; the repair pass is the backstop.
+func (q *Queue) flushRecords(ctx context.Context) {
+	q.mu.Lock()
+	if len(q.doomed) == 0 {
+		q.mu.Unlock()
+		return
+	}
+	pending := q.doomed
+	q.doomed = map[shardRef][]int64{}
+	q.mu.Unlock()
+	var recs []as.BatchRecordIfc
+	for _, ids := range pending {
+		for _, id := range ids {
+			recs = append(recs, as.NewBatchDelete(nil, q.jobKey(beanspike.ID(id))))
+		}
+	}
+	err := q.batch(ctx, recs)
+	if q.at("delete:record") != nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := 0
+	for ref, ids := range pending {
+		for _, id := range ids {
+			br := recs[i].BatchRec()
+			i++
+			if err == nil && (br.ResultCode == types.OK || br.ResultCode == types.KEY_NOT_FOUND_ERROR) {
+				q.cleanup[ref] = append(q.cleanup[ref], id)
+			} else {
+				q.doomed[ref] = append(q.doomed[ref], id)
+			}
+		}
 	}
 }
 

@@ -192,8 +192,9 @@ func TestCrashDeleteAfterIndex(t *testing.T) {
 	}
 }
 
-// A Delete that dies after deleting the record, before clearing the
-// deleting entry, leaves only the entry, which the repair pass clears.
+// A client that dies after its background loop deleted the records of
+// its deletes, before clearing the deleting entries, leaves only the
+// entries, which the repair pass clears.
 func TestCrashDeleteAfterRecord(t *testing.T) {
 	ctx := context.Background()
 	a := newTestQueue(t)
@@ -203,9 +204,10 @@ func TestCrashDeleteAfterRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.crashAt("delete:record")
-	if err := a.Delete(ctx, id); !errors.Is(err, errCrashed) {
-		t.Fatalf("Delete with crash hook: %v", err)
+	if err := a.Delete(ctx, id); err != nil {
+		t.Fatalf("Delete: %v", err)
 	}
+	a.maintain(ctx) // deletes the record, then stops at the hook
 	a.crash()
 	if recordExists(t, b, id) || len(deletingIDs(t, b, "d", id)) != 1 {
 		t.Fatal("unexpected state after the crash")
@@ -232,6 +234,58 @@ func TestDeleteCleansUp(t *testing.T) {
 	a.maintain(ctx)
 	if n := len(deletingIDs(t, a, "d", id)); n != 0 {
 		t.Fatalf("%d deleting entries left", n)
+	}
+	if recordExists(t, a, id) {
+		t.Fatal("job record left")
+	}
+}
+
+// A client dying right after a Delete returned, before its background
+// loop ran, leaves the record and the deleting entry; the repair pass of
+// another client finishes the delete.
+func TestCrashAfterDelete(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t, WithSweepInterval(time.Hour))
+	b := newPeer(t, a)
+	id, err := a.Put(ctx, "d", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	a.crash()
+	if _, err := b.Peek(ctx, id); !errors.Is(err, beanspike.ErrNotFound) {
+		t.Fatalf("Peek of deleted job: %v", err)
+	}
+	if !recordExists(t, b, id) || len(deletingIDs(t, b, "d", id)) != 1 {
+		t.Fatal("unexpected state after the crash")
+	}
+	b.touchTube("d")
+	b.later(deleteGrace + time.Second)
+	b.repairNow(ctx)
+	if recordExists(t, b, id) || len(deletingIDs(t, b, "d", id)) != 0 {
+		t.Fatal("repair left the record or the deleting entry")
+	}
+}
+
+// Close finishes the client's deletes.
+func TestCloseFinishesDeletes(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t, WithSweepInterval(time.Hour))
+	b := newPeer(t, a)
+	id, err := a.Put(ctx, "d", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if recordExists(t, b, id) || len(deletingIDs(t, b, "d", id)) != 0 {
+		t.Fatal("Close left the record or the deleting entry")
 	}
 }
 

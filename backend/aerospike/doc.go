@@ -59,17 +59,20 @@
 //   - Put: one batch command writing the job record and the index entry
 //     (with the tube's counters); plus, the first time a process uses a
 //     tube, one batch command registering it (meta record, tube list).
-//   - Reserve: one batch command reading the meta records (pause) and the
-//     head of every index record of the watched tubes; one batch command
-//     claiming the best job (compare-and-swap from ready to reserved) and
-//     reading its record. Across the K shards and the tubes, the best job
-//     is chosen as the memory backend chooses it. A client that loses the
-//     race for a job reads again and picks at random among the first few,
-//     which spreads racing clients over different jobs.
+//   - Reserve: one batch command claiming the best job (compare-and-swap
+//     from ready to reserved) and reading its record. The best job comes
+//     from the process's ready cache (below) when it can tell; otherwise
+//     one batch command first reads the meta records (pause) and the
+//     first ready entries of every index record of the watched tubes.
+//     Across the K shards and the tubes, the best job is chosen as the
+//     memory backend chooses it. A client that loses the race for a job
+//     picks at random among the next few, which spreads racing clients
+//     over different jobs.
 //   - Delete: one compare-and-swap removing the entry (recording the
-//     delete in the deleting map and counting it), then the deletion of
-//     the job record; the deleting entry is cleared by the next tick of the
-//     client's background loop, batched.
+//     delete in the deleting map and counting it). The job record is
+//     deleted, and then the deleting entry cleared, by the next tick of
+//     the client's background loop, batched with its other deletes, and
+//     by Close.
 //   - Release, Bury, Touch: one compare-and-swap, when the client holds
 //     the reservation (it remembers its reservations).
 //   - Peek, StatsJob, ReserveJob, KickJob, and Delete of a job the client
@@ -83,6 +86,26 @@
 //     process's clients (those sharing a connection made by one New).
 //   - DeleteTube: reads the tube's index records whole and deletes every
 //     record: O(jobs of the tube).
+//
+// # Ready cache
+//
+// The clients of one [New] share a picture of the most urgent ready jobs
+// of the tubes they reserve from: the first eight ready entries of each
+// index record, the earliest due time of its delayed and reserved
+// entries, and the tube's pause, as a view read saw them. Their own
+// writes keep it current: a put, release or kick adds its entry, a claim
+// or delete takes its entry out, and jobs taken for a claim are kept out
+// of the pictures read while the claim is in flight, so the clients of a
+// process do not race each other for a job. So within a process Reserve
+// chooses exactly as from a fresh read. The picture is only a hint:
+// claims are compare-and-swaps, and one that fails makes the next
+// Reserve read again. It is not used once 5ms old, once a due time has
+// passed (a sweep is needed), nor when it cannot tell the best job (an
+// index record read in part has no known entries left), and an empty
+// picture never makes Reserve report that nothing is ready. What other
+// processes did in the last 5ms may therefore go unseen: a job another
+// process made ready, or a pause it began, in that window may be passed
+// over, or honoured late, by one Reserve.
 //
 // Transient failures (KEY_BUSY, timeouts, lost connections) are retried
 // with jittered exponential backoff, about a dozen times, then reported as
@@ -120,13 +143,16 @@
 //   - Reserve claims and reads in one batch command; a client that dies
 //     holding reservations, or in Close before returning them, loses them
 //     to their TTR, after which a sweep returns them to ready.
-//   - Delete, after its compare-and-swap and before deleting the record:
-//     the job is deleted (its entry is gone); the record is left, named by
-//     the deleting entry. A repair pass, run every ten ticks by every
-//     client's background loop on the tubes it uses, deletes the records
-//     of deleting entries older than five seconds, then the entries.
-//     After deleting the record and before clearing the entry: the repair
-//     pass clears it. Both steps are idempotent.
+//   - Delete, after its compare-and-swap and before its client's
+//     background loop deleted the record (a crash within a tick of the
+//     Delete returning, or in Delete itself): the job is deleted (its
+//     entry is gone); the record is left, named by the deleting entry. A
+//     repair pass, run every ten ticks by every client's background loop
+//     on the tubes it uses, deletes the records of deleting entries older
+//     than five seconds, then the entries. After deleting the record and
+//     before clearing the entry: the repair pass clears it. Both steps
+//     are idempotent. A record whose deletion fails is tried again at the
+//     next tick.
 //   - Put writes the job record and the entry in one batch command, whose
 //     halves may fail independently. A failed entry write is retried (an
 //     entry whose write is in doubt is looked for before it is written

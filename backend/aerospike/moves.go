@@ -101,22 +101,27 @@ func (q *Queue) apply(ctx context.Context, ref shardRef, moves []move, extra ...
 	for {
 		_, err := q.s.client.Operate(q.casPolicy(ctx, moves), key, ops...)
 		if err == nil {
+			q.s.ready.moved(ref, moves)
 			return true, nil
 		}
 		code := resultCode(err)
 		if code == types.FILTERED_OUT || code == types.KEY_NOT_FOUND_ERROR {
 			if doubt {
 				if ok, verr := q.verify(ctx, ref, moves); verr == nil && ok {
+					q.s.ready.moved(ref, moves)
 					return true, nil
 				}
 			}
+			q.s.ready.forget(ref.tube)
 			return false, nil
 		}
 		if !transient(code) {
+			q.s.ready.forget(ref.tube)
 			return false, interpretError(err)
 		}
 		doubt = doubt || inDoubt(err)
 		if werr := b.wait(ctx, q.stopCh(), err); werr != nil {
+			q.s.ready.forget(ref.tube)
 			return false, werr
 		}
 	}

@@ -72,10 +72,12 @@ func (q *Queue) ownMove(ctx context.Context, id beanspike.ID,
 }
 
 // Delete removes a job reserved by this client, or one that is ready,
-// delayed or buried; see [beanspike.Queue.Delete]. It takes two round
-// trips: a guarded write that removes the index entry (recording the
-// delete in the index record's deleting map and counting it), then the
-// deletion of the job record.
+// delayed or buried; see [beanspike.Queue.Delete]. It takes one round
+// trip: a guarded write that removes the index entry, recording the
+// delete in the index record's deleting map and counting it. The job is
+// deleted then; its record is deleted, and the deleting entry cleared,
+// by the next tick of the client's background loop, batched with the
+// client's other deletes.
 func (q *Queue) Delete(ctx context.Context, id beanspike.ID) error {
 	if err := q.checkID(ctx, id); err != nil {
 		return err
@@ -109,20 +111,11 @@ func (q *Queue) Delete(ctx context.Context, id beanspike.ID) error {
 		if err := q.at("delete:index"); err != nil {
 			return err
 		}
-		// The job is deleted: its entry is gone. The record goes next;
-		// if that fails, the deleting entry leads the repair to it.
-		err = q.retry(ctx, func() error {
-			_, err := q.s.client.Delete(q.writePolicy(ctx, nil), q.jobKey(id))
-			return err
-		})
-		if err != nil && !errorIsNotFound(err) {
-			return nil // the deleting entry stays for the repair
-		}
-		if err := q.at("delete:record"); err != nil {
-			return err
-		}
+		// The job is deleted: its entry is gone. The record goes with the
+		// next tick; if the client dies first, the deleting entry leads
+		// the repair pass to it.
 		q.mu.Lock()
-		q.cleanup[ref] = append(q.cleanup[ref], int64(id))
+		q.doomed[ref] = append(q.doomed[ref], int64(id))
 		q.mu.Unlock()
 		return nil
 	}

@@ -281,7 +281,13 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 	for i, j := range jobs {
 		if put[i] {
 			q.s.remember(j.id, j.tube)
-			wake = wake || j.bin == binReady
+			ref := shardRef{j.tube, q.shardOf(j.id)}
+			if j.bin == binReady {
+				wake = true
+				q.s.ready.add(ref, kv{j.id, j.e})
+			} else {
+				q.s.ready.due(ref, j.e.k1)
+			}
 		}
 	}
 	for _, j := range jobs {

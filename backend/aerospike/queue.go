@@ -49,6 +49,7 @@ type Queue struct {
 	mu      sync.Mutex
 	held    map[beanspike.ID]holding // this client's reservations
 	active  map[string]int64         // tubes used lately, with the time
+	doomed  map[shardRef][]int64     // deleted jobs whose records are still to delete
 	cleanup map[shardRef][]int64     // finished deletes to clear from binDeleting
 	ticks   int
 }
@@ -89,6 +90,9 @@ type store struct {
 	idTube map[beanspike.ID]string // tubes of jobs seen lately
 	wait   map[string]int          // blocked Reserve calls by tube
 	wake   chan struct{}           // closed and replaced on local puts
+
+	ready readyCache // pictures of the tubes Reserve takes from
+
 }
 
 // maxIDCache bounds the job-to-tube cache.
@@ -205,6 +209,7 @@ func (s *store) newClient() *Queue {
 		done:    make(chan struct{}),
 		held:    map[beanspike.ID]holding{},
 		active:  map[string]int64{},
+		doomed:  map[shardRef][]int64{},
 		cleanup: map[shardRef][]int64{},
 	}
 	s.mu.Lock()
@@ -475,8 +480,16 @@ func (q *Queue) retry(ctx context.Context, f func() error) error {
 // one-record batch as the command's error; batch moves it to the record,
 // so callers always read per-record results. The returned error is a
 // failure of the whole command.
+//
+// A batch of one record is sent as a single-record command, which spares
+// the client and the server the batch machinery; its result is set as a
+// batch command would set it, and batch returns nil.
 func (q *Queue) batch(ctx context.Context, recs []as.BatchRecordIfc) error {
 	if len(recs) == 0 {
+		return nil
+	}
+	if len(recs) == 1 && single(recs[0]) {
+		q.single(ctx, recs[0])
 		return nil
 	}
 	err := q.s.client.BatchOperate(q.batchPolicy(ctx), recs)
@@ -495,6 +508,61 @@ func (q *Queue) batch(ctx context.Context, recs []as.BatchRecordIfc) error {
 		return nil
 	}
 	return err
+}
+
+// single tells whether r can be sent as a single-record command.
+func single(r as.BatchRecordIfc) bool {
+	switch x := r.(type) {
+	case *as.BatchWrite:
+		return true
+	case *as.BatchRead:
+		return x.Policy == nil
+	case *as.BatchDelete:
+		return x.Policy == nil
+	}
+	return false
+}
+
+// single sends the record r of a batch as a single-record command and sets
+// its result as a batch command would.
+func (q *Queue) single(ctx context.Context, r as.BatchRecordIfc) {
+	var rec *as.Record
+	var err as.Error
+	switch x := r.(type) {
+	case *as.BatchWrite:
+		p := q.writePolicy(ctx, nil)
+		if bp := x.Policy; bp != nil {
+			p.FilterExpression = bp.FilterExpression
+			p.RecordExistsAction = bp.RecordExistsAction
+			p.CommitLevel = bp.CommitLevel
+			p.GenerationPolicy = bp.GenerationPolicy
+			p.Generation = bp.Generation
+			p.Expiration = bp.Expiration
+			p.DurableDelete = bp.DurableDelete
+			p.SendKey = bp.SendKey
+		}
+		rec, err = q.s.client.Operate(p, x.Key, x.Ops...)
+	case *as.BatchRead:
+		switch {
+		case len(x.Ops) > 0:
+			rec, err = q.s.client.Operate(q.writePolicy(ctx, nil), x.Key, x.Ops...)
+		case x.ReadAllBins:
+			rec, err = q.s.client.Get(q.readPolicy(ctx), x.Key)
+		case len(x.BinNames) > 0:
+			rec, err = q.s.client.Get(q.readPolicy(ctx), x.Key, x.BinNames...)
+		default:
+			rec, err = q.s.client.GetHeader(q.readPolicy(ctx), x.Key)
+		}
+	case *as.BatchDelete:
+		_, err = q.s.client.Delete(q.writePolicy(ctx, nil), x.Key)
+	}
+	br := r.BatchRec()
+	if err != nil {
+		br.Record, br.Err, br.ResultCode = nil, err, resultCode(err)
+		br.InDoubt = err.IsInDoubt()
+		return
+	}
+	br.Record, br.Err, br.ResultCode, br.InDoubt = rec, nil, types.OK, false
 }
 
 // --- caches ----------------------------------------------------------------

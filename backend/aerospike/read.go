@@ -299,7 +299,10 @@ func (q *Queue) PauseTube(ctx context.Context, tube string, d time.Duration) err
 			as.PutOp(as.NewBin(binPause, int64(d))),
 			as.PutOp(as.NewBin(binPauseTill, deadline(q.nowNs(), int64(d)))))
 	}
-	if err := q.register(ctx, tube, ops); err != nil {
+	q.s.ready.forget(tube)
+	err := q.register(ctx, tube, ops)
+	q.s.ready.forget(tube)
+	if err != nil {
 		return err
 	}
 	q.s.mu.Lock()
@@ -327,6 +330,8 @@ func (q *Queue) DeleteTube(ctx context.Context, tube string) (int, error) {
 	if err := q.errClosed(); err != nil {
 		return 0, err
 	}
+	q.s.ready.forget(tube)
+	defer q.s.ready.forget(tube)
 	shardOps := []*as.Operation{
 		as.GetBinOp(binReady), as.GetBinOp(binDelayed), as.GetBinOp(binReserved),
 		as.GetBinOp(binBuried), as.GetBinOp(binDeleting),

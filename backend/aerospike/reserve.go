@@ -37,6 +37,7 @@ type shardView struct {
 	delayed []kv  // the delayed entries due soonest
 	buried  []kv  // the entries buried longest ago
 	due     bool  // a delayed job is due or a reservation lapsed
+	next    int64 // earliest due time of a delayed or reserved entry read
 	stale   int64 // start time of the oldest unfinished delete; 0 if none
 }
 
@@ -126,10 +127,14 @@ func (q *Queue) view(ctx context.Context, tubes []string, spec viewSpec) ([]tube
 			sv.ready = pairs(bins[binReady])
 			sv.delayed = pairs(bins[binDelayed])
 			sv.buried = pairs(bins[binBuried])
-			sv.due = len(sv.delayed) > 0 && sv.delayed[0].e.k1 <= now
-			for _, p := range pairs(bins[binReserved]) {
-				sv.due = sv.due || p.e.k1 <= now
+			sv.next = noDue
+			for _, p := range sv.delayed {
+				sv.next = min(sv.next, p.e.k1)
 			}
+			for _, p := range pairs(bins[binReserved]) {
+				sv.next = min(sv.next, p.e.k1)
+			}
+			sv.due = sv.next <= now
 			sv.stale = 0
 			if spec.deleting {
 				for _, v := range intPairs(bins[binDeleting]) {
@@ -206,10 +211,12 @@ func rank(tvs []tubeView, now int64, limit int, ignorePause bool) []cand {
 }
 
 // Reserve reserves the most urgent ready job of tubes; see
-// [beanspike.Queue.Reserve]. A poll reads the heads of every index record
-// of the tubes in one batch command, then claims the best job and reads
-// its record in a second one. While nothing is ready it polls again after
-// 5ms, doubling up to 100ms, and at once when this process puts a job.
+// [beanspike.Queue.Reserve]. A poll claims the best job and reads its
+// record in one batch command, after reading the first ready entries of
+// every index record of the tubes in another when the process's ready
+// cache cannot tell the best job. While nothing is ready it polls again
+// after 5ms, doubling up to 100ms, and at once when this process puts a
+// job.
 func (q *Queue) Reserve(ctx context.Context, tubes ...string) (*beanspike.Job, error) {
 	jobs, err := q.reserve(ctx, 1, tubes)
 	if err != nil {
@@ -302,36 +309,56 @@ func (s *store) waiting(tubes []string, d int) {
 }
 
 // tryReserve makes one attempt to reserve up to max jobs, retrying when
-// other clients claim the chosen jobs first. After a lost race it picks
+// other clients claim the chosen jobs first. It takes the jobs from the
+// process's ready cache when its picture of the tubes can decide, and
+// reads the tubes' index records otherwise. After a lost race it picks
 // at random among the most urgent jobs, which spreads racing clients
 // over different jobs.
-func (q *Queue) tryReserve(ctx context.Context, max int, names []string) ([]*beanspike.Job, error) {
-	for attempt := range 8 {
+func (q *Queue) tryReserve(ctx context.Context, n int, names []string) ([]*beanspike.Job, error) {
+	lost := 0
+	for range 8 {
 		spread := 0
-		if attempt > 0 && max == 1 {
-			spread = min(1<<attempt, 16)
+		if lost > 0 && n == 1 {
+			spread = min(2<<lost, 16)
 		}
-		tvs, err := q.view(ctx, names, viewSpec{ready: max + spread})
-		if err != nil {
-			return nil, err
+		cands := q.s.ready.take(names, q.nowNs(), n, spread)
+		cached := cands != nil
+		if !cached {
+			depth := max(n+spread, cacheDepth)
+			gen := q.s.ready.begin()
+			tvs, err := q.view(ctx, names, viewSpec{ready: depth})
+			if err != nil {
+				return nil, err
+			}
+			now := q.nowNs()
+			q.s.ready.store(tvs, now, depth, gen)
+			cands = q.s.ready.take(names, now, n, spread)
+			if cands == nil {
+				cands = rank(tvs, now, n+spread, false)
+				if spread > 0 && len(cands) > 0 {
+					i := rand.IntN(len(cands))
+					cands = cands[i : i+1]
+				}
+				cands = cands[:min(len(cands), n)]
+			}
 		}
-		cands := rank(tvs, q.nowNs(), max+spread, false)
 		if len(cands) == 0 {
 			return nil, nil
 		}
-		if spread > 0 {
-			i := rand.IntN(len(cands))
-			cands = cands[i : i+1]
-		}
-		if len(cands) > max {
-			cands = cands[:max]
-		}
 		jobs, err := q.claim(ctx, cands)
+		q.s.ready.done(cands)
 		if err != nil || len(jobs) > 0 {
 			return jobs, err
 		}
 		if err := q.errClosed(); err != nil {
 			return nil, err
+		}
+		lost++
+		if cached {
+			// The picture was stale: read again.
+			for _, t := range names {
+				q.s.ready.forget(t)
+			}
 		}
 	}
 	return nil, nil
@@ -391,6 +418,11 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 				return nil, verr
 			}
 			g.ok = ok
+		}
+	}
+	for _, g := range groups {
+		if g.ok {
+			q.s.ready.moved(g.ref, g.moves)
 		}
 	}
 	if herr := q.at("reserve:claimed"); herr != nil {
