@@ -53,8 +53,9 @@ func ExampleWithDelay() {
 	}
 	defer q.Close()
 
+	const delay = 200 * time.Millisecond
 	start := time.Now()
-	id, err := q.Put(ctx, beanspike.DefaultTube, []byte("reminder"), beanspike.WithDelay(50*time.Millisecond))
+	id, err := q.Put(ctx, beanspike.DefaultTube, []byte("reminder"), beanspike.WithDelay(delay))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func ExampleWithDelay() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("reserved %q after the delay: %v\n", job.Body, time.Since(start) >= 50*time.Millisecond)
+	fmt.Printf("reserved %q after the delay: %v\n", job.Body, time.Since(start) >= delay)
 	// Output:
 	// state: delayed
 	// poll: context canceled

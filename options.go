@@ -2,6 +2,7 @@ package beanspike
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -141,27 +142,33 @@ func ValidateDelay(d time.Duration) error {
 	return nil
 }
 
-// NormalizeTubes normalises the tube list of a Reserve: DefaultTube when empty,
-// each name validated, duplicates removed, order kept.
+// NormalizeTubes normalises the tube list of a Reserve: DefaultTube when
+// empty, each name validated, duplicates removed, order kept. It takes
+// time linear in the length of the list.
 func NormalizeTubes(tubes []string) ([]string, error) {
 	if len(tubes) == 0 {
 		return []string{DefaultTube}, nil
 	}
 	out := make([]string, 0, len(tubes))
+	var seen map[string]struct{} // for long lists, where a scan of out is slow
+	if len(tubes) > 16 {
+		seen = make(map[string]struct{}, len(tubes))
+	}
 	for _, t := range tubes {
 		if err := ValidateTube(t); err != nil {
 			return nil, err
 		}
-		dup := false
-		for _, o := range out {
-			if o == t {
-				dup = true
-				break
+		if seen == nil {
+			if slices.Contains(out, t) {
+				continue
 			}
+		} else {
+			if _, dup := seen[t]; dup {
+				continue
+			}
+			seen[t] = struct{}{}
 		}
-		if !dup {
-			out = append(out, t)
-		}
+		out = append(out, t)
 	}
 	return out, nil
 }

@@ -23,7 +23,13 @@ const DefaultTube = "default"
 //
 // Every method returns the context's error, unwrapped, when ctx is done
 // before the call completes; the call may then have taken effect or not,
-// as with any network call. Other errors wrap the sentinels in errors.go.
+// as with any network call (Reserve with a done context is a poll; see
+// there). Other errors wrap the sentinels in errors.go.
+//
+// A call that breaks more than one rule — bad input given to a closed
+// client or with a done context, say — returns one of the errors that
+// apply; which one is up to the implementation. Either way it changes
+// nothing.
 type Queue interface {
 	// Put adds a job to tube and returns its ID. With no options the job
 	// is ready at once, with priority [DefaultPriority] and TTR
@@ -36,9 +42,12 @@ type Queue interface {
 	// Reserve reserves the most urgent ready job of the given tubes
 	// (DefaultTube when none is given): the lowest priority value, and
 	// among equal priorities the job that became ready first; across
-	// tubes, ties go to the lower ID. Paused tubes give nothing.
+	// tubes, ties go to the lower ID. Paused tubes give nothing until
+	// their pause ends.
 	//
-	// Reserve blocks until a job is ready or ctx is done. If a job is
+	// Reserve blocks until a job is ready or ctx is done. A Reserve
+	// blocked on a tube that DeleteTube deletes keeps waiting, and takes
+	// the first job put into the tube of that name afterwards. If a job is
 	// ready when it is called, Reserve returns it even if ctx is already
 	// done: a done context makes Reserve a non-blocking poll, and an
 	// empty poll returns ctx.Err().
@@ -125,8 +134,12 @@ type Queue interface {
 	// Tubes lists the store's tubes in lexical order.
 	Tubes(ctx context.Context) ([]string, error)
 
-	// PauseTube stops Reserve from taking jobs of tube for d; d == 0
-	// ends a pause. Pausing a tube that does not exist creates it.
+	// PauseTube stops Reserve from taking jobs of tube for d, from now;
+	// pausing a paused tube starts the new pause in place of the old.
+	// d == 0 ends a pause: the tube's waiting Reserve calls take its
+	// ready jobs at once, and [TubeStats.Pause] keeps the duration of the
+	// pause that ended. Every call counts in [TubeStats.Pauses]. Pausing
+	// a tube that does not exist creates it.
 	//
 	// Errors: [ErrInvalidTube], [ErrInvalidArgument] (d < 0), [ErrClosed].
 	PauseTube(ctx context.Context, tube string, d time.Duration) error
@@ -139,8 +152,12 @@ type Queue interface {
 	DeleteTube(ctx context.Context, tube string) (int, error)
 
 	// Close closes the client: its reservations return to ready at once,
-	// blocked calls return [ErrClosed], and so do later calls. Close is
-	// idempotent.
+	// with their priority and counted neither as releases nor as
+	// timeouts (one that had already lapsed counts as a timeout, as
+	// always); its blocked calls return [ErrClosed], and so do its later
+	// calls. Close is idempotent. An implementation that cannot return
+	// the reservations at once (its store is unreachable) leaves them to
+	// lapse after their TTR and says so in the error it returns.
 	Close() error
 }
 
@@ -157,6 +174,8 @@ type Batcher interface {
 
 	// ReserveBatch blocks as Reserve does until at least one job is
 	// ready, then reserves up to max ready jobs without waiting for more.
+	// It returns the errors Reserve does, and [ErrInvalidArgument] for
+	// max <= 0.
 	ReserveBatch(ctx context.Context, max int, tubes ...string) ([]*Job, error)
 }
 

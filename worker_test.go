@@ -483,7 +483,9 @@ func TestWorkerTouchesLongJobs(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	q, _ := newStore(t)
-	id := put(t, q, beanspike.DefaultTube, "long", beanspike.WithTTR(time.Second))
+	// Touched every second, the job must outlive its TTR of 2s; a late
+	// touch still has a second of slack on a loaded machine.
+	id := put(t, q, beanspike.DefaultTube, "long", beanspike.WithTTR(2*time.Second))
 	type result struct {
 		ctxErr error
 		st     *beanspike.JobStats
@@ -508,7 +510,7 @@ func TestWorkerTouchesLongJobs(t *testing.T) {
 		t.Fatalf("StatsJob: %v", r.err)
 	}
 	if r.st.State != beanspike.Reserved || r.st.Timeouts != 0 || r.st.Reserves != 1 {
-		t.Errorf("after 2.5s with a TTR of 1s: state %s, %d timeouts, %d reserves; want reserved, 0, 1",
+		t.Errorf("after 2.5s with a TTR of 2s: state %s, %d timeouts, %d reserves; want reserved, 0, 1",
 			r.st.State, r.st.Timeouts, r.st.Reserves)
 	}
 	waitFor(t, "the job to be deleted", func() bool {
@@ -933,7 +935,9 @@ func TestWorkerKeepsJobAfterTransientTouchFailure(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	q, _ := newStore(t)
-	id := put(t, q, beanspike.DefaultTube, "long", beanspike.WithTTR(time.Second))
+	// The first touch, after 1s, fails; the retry a quarter interval
+	// later must keep the job past its TTR of 2s.
+	id := put(t, q, beanspike.DefaultTube, "long", beanspike.WithTTR(2*time.Second))
 	var touches atomic.Int32
 	fq := &faultQueue{Queue: q, touchErr: func(beanspike.ID) error {
 		if touches.Add(1) == 1 {
@@ -945,7 +949,7 @@ func TestWorkerKeepsJobAfterTransientTouchFailure(t *testing.T) {
 	results := make(chan error, 1)
 	w := newWorker(t, fq, func(ctx context.Context, j *beanspike.Job) error {
 		select {
-		case <-time.After(1200 * time.Millisecond):
+		case <-time.After(2400 * time.Millisecond):
 		case <-ctx.Done():
 		}
 		st, err := q.StatsJob(context.Background(), j.ID)

@@ -22,6 +22,10 @@ const (
 	writeBufSize = 4096
 	// discardChunk bounds each step of discarding a refused put body.
 	discardChunk = 64 << 10
+	// keepBufSize bounds the reply buffer a connection keeps between
+	// commands: a larger one, made for a long list or stats document,
+	// is left to the garbage collector.
+	keepBufSize = 64 << 10
 )
 
 // conn is one client connection and its state: the tube it uses, the
@@ -782,7 +786,9 @@ func (c *conn) replyData(data []byte) {
 	c.w.WriteString("\r\n")
 	c.w.Write(data)
 	c.w.WriteString("\r\n")
-	c.line = data[:0]
+	if cap(data) <= keepBufSize {
+		c.line = data[:0]
+	}
 }
 
 func seconds(s uint32) time.Duration { return time.Duration(s) * time.Second }

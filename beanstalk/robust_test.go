@@ -1,6 +1,8 @@
 package beanstalk
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -376,4 +378,31 @@ func TestDrainingToggle(t *testing.T) {
 	c.expect("put 0 0 10 1\r\na\r\n", "DRAINING\r\n")
 	srv.SetDraining(false)
 	c.expect("put 0 0 10 1\r\na\r\n", "INSERTED 1\r\n")
+}
+
+// A connection keeps its reply buffer between commands only while it is
+// small: a long list or stats document must not pin its memory for the
+// rest of the connection.
+func TestReplyBufferIsBounded(t *testing.T) {
+	var out bytes.Buffer
+	c := &conn{w: bufio.NewWriter(&out), line: make([]byte, 0, 64)}
+	c.replyData(append(c.line[:0], "---\n- default\n"...))
+	if cap(c.line) == 0 {
+		t.Fatal("a small reply buffer was not kept")
+	}
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = strings.Repeat("t", 150) + strconv.Itoa(i)
+	}
+	big := appendList(c.line[:0], names)
+	c.replyData(big)
+	if cap(c.line) > keepBufSize {
+		t.Fatalf("the connection keeps a reply buffer of %d bytes, more than %d", cap(c.line), keepBufSize)
+	}
+	if err := c.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "OK 14\r\n---\n- default\n\r\nOK ") {
+		t.Fatalf("replies %.40q", out.String())
+	}
 }

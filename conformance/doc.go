@@ -49,17 +49,19 @@
 //     ready within [Capabilities.TimeSlack] after it; a reservation lapses
 //     after its TTR (counted as a timeout) and Touch restarts it; TTRs below
 //     MinTTR are raised; pauses hold back a tube's jobs until they end or
-//     PauseTube(0) ends them.
+//     PauseTube(0) ends them; the largest durations (math.MaxInt64 as a
+//     TTR, delay or pause) do not wrap around into the past.
 //   - Ownership: only the holder can Delete, Release, Bury or Touch a
 //     reserved job; another client, or the holder after a lapse, gets
 //     ErrNotReserved; any client can Delete an unreserved job. Close
-//     returns the client's reservations to ready, wakes its blocked
-//     Reserve calls with ErrClosed and makes every later call fail with
-//     ErrClosed.
+//     returns the client's reservations to ready (counted neither as
+//     releases nor as timeouts), wakes its blocked Reserve calls with
+//     ErrClosed and makes every later call fail with ErrClosed.
 //   - Every state move: Release (priority, delay), Bury (reason), Kick
 //     (buried before delayed, oldest first, counts, n = 0), KickJob,
 //     ReserveJob, the Peek calls, DeleteTube (jobs in every state; holders
-//     then get ErrNotFound) and Tubes.
+//     then get ErrNotFound; a Reserve blocked on the tube keeps waiting)
+//     and Tubes.
 //   - Stats: every JobStats and TubeStats field, Waiting when
 //     [Capabilities.ExactWaiting] is set, the compression counters.
 //   - Reserve: woken by another client's Put, Release, Kick or Close; a done

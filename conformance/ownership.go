@@ -100,8 +100,8 @@ func testClose(t *testing.T, e *env) {
 	// The reservations are back to ready at once; the buried job stays.
 	for _, id := range []beanspike.ID{r1, r2} {
 		s := e.wantState(b, id, beanspike.Ready)
-		if s.Reserves != 1 {
-			t.Fatalf("job %d after its holder closed: %+v", id, s)
+		if s.Reserves != 1 || s.Releases != 0 || s.Timeouts != 0 || s.TimeLeft != 0 {
+			t.Fatalf("job %d after its holder closed: %+v, want ready with 1 reserve, no release, no timeout", id, s)
 		}
 	}
 	e.wantState(b, bu, beanspike.Buried)

@@ -62,8 +62,8 @@ func testUnpause(t *testing.T, e *env) {
 	if r.err != nil || r.job.ID != id {
 		t.Fatalf("Reserve after unpause = %v, %v; want job %d", r.job, r.err, id)
 	}
-	if s := e.statsTube(q, "p"); s.PauseLeft != 0 || s.Pauses != 2 {
-		t.Fatalf("StatsTube after PauseTube(0) = %+v, want no pause left, 2 pauses", s)
+	if s := e.statsTube(q, "p"); s.PauseLeft != 0 || s.Pauses != 2 || s.Pause != time.Hour {
+		t.Fatalf("StatsTube after PauseTube(0) = %+v, want no pause left, 2 pauses, Pause still 1h", s)
 	}
 }
 

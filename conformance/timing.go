@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ var timeTests = []test{
 	{"TTRExpiry", testTTRExpiry},
 	{"TouchExtendsTTR", testTouch},
 	{"MinTTR", testMinTTR},
+	{"HugeDurations", testHugeDurations},
 }
 
 // shortDelay is a delay long enough to observe a job as delayed before it
@@ -309,4 +311,41 @@ func testMinTTR(t *testing.T, e *env) {
 	if s := e.statsJob(q, id); s.TTR != 90*time.Second {
 		t.Fatalf("StatsJob.TTR of a job put WithTTR(90s) = %s", s.TTR)
 	}
+}
+
+// testHugeDurations checks that the longest durations a caller can give
+// are kept as given instead of wrapping around: a job put with the
+// largest TTR stays reserved, jobs put or released with the largest delay
+// stay delayed, and a tube paused for the largest duration stays paused.
+func testHugeDurations(t *testing.T, e *env) {
+	q := e.client()
+	const huge = time.Duration(math.MaxInt64)
+	held := e.putS(q, "h", "held", beanspike.WithTTR(huge), beanspike.WithPriority(1))
+	if j := e.reserveID(q, held, "h"); j.TTR != huge {
+		t.Fatalf("Job.TTR of a job put WithTTR(%d) = %d", huge, j.TTR)
+	}
+	delayed := e.putS(q, "h", "delayed", beanspike.WithDelay(huge))
+	released := e.putS(q, "h", "released", beanspike.WithPriority(2))
+	e.reserveID(q, released, "h")
+	ok(t, q.Release(e.ctx, released, 2, huge), "Release with a delay of %d", huge)
+	ok(t, q.PauseTube(e.ctx, "p", huge), "PauseTube(p, %d)", huge)
+	e.putS(q, "p", "paused")
+	ok(t, q.Touch(e.ctx, held), "Touch of a job with the largest TTR")
+
+	// A deadline that wrapped into the past is due at once: give the
+	// implementation time to act on it.
+	e.sleep(2 * e.slack())
+	if s := e.wantState(q, held, beanspike.Reserved); s.TTR != huge || s.Timeouts != 0 || s.TimeLeft <= 0 {
+		t.Fatalf("StatsJob of a reserved job with TTR %d = %+v, want still reserved with time left", huge, s)
+	}
+	for _, id := range []beanspike.ID{delayed, released} {
+		if s := e.wantState(q, id, beanspike.Delayed); s.Delay != huge || s.TimeLeft <= 0 {
+			t.Fatalf("StatsJob of a job delayed by %d = %+v, want still delayed with time left", huge, s)
+		}
+	}
+	if s := e.statsTube(q, "p"); s.Pause != huge || s.PauseLeft <= 0 {
+		t.Fatalf("StatsTube of a tube paused for %d = %+v, want still paused", huge, s)
+	}
+	e.pollNone(q, "h", "p")
+	ok(t, q.Delete(e.ctx, held), "holder's Delete")
 }

@@ -64,7 +64,9 @@ func Example_delay() {
 	}
 	defer q.Close()
 
-	id, err := q.Put(ctx, "reminders", []byte("call back"), beanspike.WithDelay(50*time.Millisecond))
+	const delay = 200 * time.Millisecond
+	start := time.Now()
+	id, err := q.Put(ctx, "reminders", []byte("call back"), beanspike.WithDelay(delay))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -74,18 +76,17 @@ func Example_delay() {
 	}
 	fmt.Println(st.State)
 
-	start := time.Now()
 	job, err := q.Reserve(ctx, "reminders")
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s, after at least 50ms: %t\n", job.Body, time.Since(start) >= 40*time.Millisecond)
+	fmt.Printf("%s, after at least %s: %t\n", job.Body, delay, time.Since(start) >= delay)
 	if err := q.Delete(ctx, job.ID); err != nil {
 		log.Fatal(err)
 	}
 	// Output:
 	// delayed
-	// call back, after at least 50ms: true
+	// call back, after at least 200ms: true
 }
 
 // A worker buries a job it cannot handle; an operator looks at it and

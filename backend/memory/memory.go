@@ -25,11 +25,6 @@ import (
 	"github.com/beanspike/beanspike"
 )
 
-var (
-	_ beanspike.Queue   = (*Queue)(nil)
-	_ beanspike.Batcher = (*Queue)(nil)
-)
-
 // MaxBodySizeLimit is the largest value [WithMaxBodySize] accepts: 1 GiB,
 // beanstalkd's hard ceiling.
 const MaxBodySizeLimit = 1 << 30

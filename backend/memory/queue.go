@@ -81,14 +81,6 @@ func errNoTube(name string) error {
 	return fmt.Errorf("%w: no tube %q", beanspike.ErrNotFound, name)
 }
 
-// after returns now+d, saturating below never.
-func after(now int64, d time.Duration) int64 {
-	if int64(d) >= never-1-now {
-		return never - 1
-	}
-	return now + int64(d)
-}
-
 // stored is a body prepared for storage, outside the store lock.
 type stored struct {
 	body        string
@@ -289,51 +281,76 @@ func (q *Queue) reserve(ctx context.Context, max int, tubes []string, dst []snap
 	return w.got, nil
 }
 
-// lookup returns the job id after the common checks; the caller holds
-// the lock.
-func (q *Queue) lookup(id beanspike.ID) (*job, error) {
-	if q.closed {
-		return nil, errClosed()
+// lockJob makes the checks that every call about one job begins with —
+// ctx, the ID, a closed client, a job that does not exist — then those of
+// check, if not nil, under the store lock. It returns the job and the
+// store's time with the lock held, or an error without it.
+func (q *Queue) lockJob(ctx context.Context, id beanspike.ID, check func(*job) error) (*job, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
 	}
-	j := q.s.jobs[uint64(id)]
-	if j == nil {
-		return nil, errNotFound(id)
+	if err := beanspike.ValidateID(id); err != nil {
+		return nil, 0, err
 	}
-	return j, nil
+	s := q.s
+	now := s.lock()
+	var err error
+	j := s.jobs[uint64(id)]
+	switch {
+	case q.closed:
+		err = errClosed()
+	case j == nil:
+		err = errNotFound(id)
+	case check != nil:
+		err = check(j)
+	}
+	if err != nil {
+		s.unlock()
+		return nil, 0, err
+	}
+	return j, now, nil
 }
 
-// heldJob returns the job id if q holds its reservation; the caller holds
-// the lock.
-func (q *Queue) heldJob(id beanspike.ID) (*job, error) {
-	j, err := q.lookup(id)
-	if err != nil {
-		return nil, err
-	}
+// holds is the check of the calls that only the holder of a reservation
+// may make.
+func (q *Queue) holds(j *job) error {
 	if j.state != beanspike.Reserved || j.owner != q {
-		return nil, errNotReserved(id)
+		return errNotReserved(beanspike.ID(j.id))
 	}
-	return j, nil
+	return nil
+}
+
+// lockTube makes the checks that every call about a tube begins with —
+// ctx, the name, a closed client — and returns the store's time with the
+// store lock held, or an error without it.
+func (q *Queue) lockTube(ctx context.Context, tube string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := beanspike.ValidateTube(tube); err != nil {
+		return 0, err
+	}
+	now := q.s.lock()
+	if q.closed {
+		q.s.unlock()
+		return 0, errClosed()
+	}
+	return now, nil
 }
 
 // ReserveJob reserves the job id if it is ready, delayed or buried; see
 // [beanspike.Queue.ReserveJob].
 func (q *Queue) ReserveJob(ctx context.Context, id beanspike.ID) (*beanspike.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
+	j, now, err := q.lockJob(ctx, id, func(j *job) error {
+		if j.state == beanspike.Reserved {
+			return fmt.Errorf("%w: job %d is reserved", beanspike.ErrNotFound, id)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	s := q.s
-	now := s.lock()
-	j, err := q.lookup(id)
-	if err == nil && j.state == beanspike.Reserved {
-		err = fmt.Errorf("%w: job %d is reserved", beanspike.ErrNotFound, id)
-	}
-	if err != nil {
-		s.unlock()
-		return nil, err
-	}
 	s.take(j)
 	s.toReserved(j, q, now)
 	sn := snap(j)
@@ -344,22 +361,16 @@ func (q *Queue) ReserveJob(ctx context.Context, id beanspike.ID) (*beanspike.Job
 // Delete removes a job reserved by this client, or one that is ready,
 // delayed or buried; see [beanspike.Queue.Delete].
 func (q *Queue) Delete(ctx context.Context, id beanspike.ID) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
+	j, _, err := q.lockJob(ctx, id, func(j *job) error {
+		if j.state == beanspike.Reserved {
+			return q.holds(j)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	s := q.s
-	s.lock()
-	j, err := q.lookup(id)
-	if err == nil && j.state == beanspike.Reserved && j.owner != q {
-		err = errNotReserved(id)
-	}
-	if err != nil {
-		s.unlock()
-		return err
-	}
 	j.tube.deletes++
 	s.remove(j)
 	s.unlock()
@@ -369,22 +380,14 @@ func (q *Queue) Delete(ctx context.Context, id beanspike.ID) error {
 // Release returns a job reserved by this client to ready, or to delayed
 // when delay > 0; see [beanspike.Queue.Release].
 func (q *Queue) Release(ctx context.Context, id beanspike.ID, priority uint32, delay time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
-		return err
-	}
 	if err := beanspike.ValidateDelay(delay); err != nil {
 		return err
 	}
-	s := q.s
-	now := s.lock()
-	j, err := q.heldJob(id)
+	j, now, err := q.lockJob(ctx, id, q.holds)
 	if err != nil {
-		s.unlock()
 		return err
 	}
+	s := q.s
 	s.take(j)
 	j.pri = priority
 	j.delay = int64(delay)
@@ -401,19 +404,11 @@ func (q *Queue) Release(ctx context.Context, id beanspike.ID, priority uint32, d
 // Bury moves a job reserved by this client to buried; see
 // [beanspike.Queue.Bury].
 func (q *Queue) Bury(ctx context.Context, id beanspike.ID, priority uint32, reason string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
+	j, _, err := q.lockJob(ctx, id, q.holds)
+	if err != nil {
 		return err
 	}
 	s := q.s
-	s.lock()
-	j, err := q.heldJob(id)
-	if err != nil {
-		s.unlock()
-		return err
-	}
 	s.take(j)
 	j.pri = priority
 	x := j.x()
@@ -427,19 +422,11 @@ func (q *Queue) Bury(ctx context.Context, id beanspike.ID, priority uint32, reas
 // Touch extends this client's reservation of a job by its TTR from now;
 // see [beanspike.Queue.Touch].
 func (q *Queue) Touch(ctx context.Context, id beanspike.ID) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
+	j, now, err := q.lockJob(ctx, id, q.holds)
+	if err != nil {
 		return err
 	}
 	s := q.s
-	now := s.lock()
-	j, err := q.heldJob(id)
-	if err != nil {
-		s.unlock()
-		return err
-	}
 	j.key = after(now, time.Duration(j.ttr))
 	j.tube.reserved.fix(j)
 	s.fixEvents(j.tube)
@@ -450,21 +437,13 @@ func (q *Queue) Touch(ctx context.Context, id beanspike.ID) error {
 // Kick moves up to n buried jobs of tube to ready, or, when it has none,
 // up to n delayed jobs; see [beanspike.Queue.Kick].
 func (q *Queue) Kick(ctx context.Context, tube string, n int) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := beanspike.ValidateTube(tube); err != nil {
-		return 0, err
-	}
 	if n < 0 {
 		return 0, fmt.Errorf("%w: kick count %d is negative", beanspike.ErrInvalidArgument, n)
 	}
-	s := q.s
-	s.lock()
-	if q.closed {
-		s.unlock()
-		return 0, errClosed()
+	if _, err := q.lockTube(ctx, tube); err != nil {
+		return 0, err
 	}
+	s := q.s
 	t := s.tubes[tube]
 	kicked := 0
 	if t != nil {
@@ -486,22 +465,16 @@ func (q *Queue) Kick(ctx context.Context, tube string, n int) (int, error) {
 // KickJob moves one buried or delayed job to ready; see
 // [beanspike.Queue.KickJob].
 func (q *Queue) KickJob(ctx context.Context, id beanspike.ID) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
+	j, _, err := q.lockJob(ctx, id, func(j *job) error {
+		if j.state != beanspike.Buried && j.state != beanspike.Delayed {
+			return fmt.Errorf("%w: job %d is %s, neither buried nor delayed", beanspike.ErrNotFound, id, j.state)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	s := q.s
-	s.lock()
-	j, err := q.lookup(id)
-	if err == nil && j.state != beanspike.Buried && j.state != beanspike.Delayed {
-		err = fmt.Errorf("%w: job %d is %s, neither buried nor delayed", beanspike.ErrNotFound, id, j.state)
-	}
-	if err != nil {
-		s.unlock()
-		return err
-	}
 	s.take(j)
 	j.x().kicks++
 	s.toReady(j)
@@ -512,19 +485,11 @@ func (q *Queue) KickJob(ctx context.Context, id beanspike.ID) error {
 // Peek returns a job in any state without reserving it; see
 // [beanspike.Queue.Peek].
 func (q *Queue) Peek(ctx context.Context, id beanspike.ID) (*beanspike.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
+	j, _, err := q.lockJob(ctx, id, nil)
+	if err != nil {
 		return nil, err
 	}
 	s := q.s
-	s.lock()
-	j, err := q.lookup(id)
-	if err != nil {
-		s.unlock()
-		return nil, err
-	}
 	sn := snap(j)
 	s.unlock()
 	return s.toJob(sn)
@@ -549,18 +514,10 @@ func (q *Queue) PeekBuried(ctx context.Context, tube string) (*beanspike.Job, er
 }
 
 func (q *Queue) peek(ctx context.Context, tube string, state beanspike.State) (*beanspike.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := beanspike.ValidateTube(tube); err != nil {
+	if _, err := q.lockTube(ctx, tube); err != nil {
 		return nil, err
 	}
 	s := q.s
-	s.lock()
-	if q.closed {
-		s.unlock()
-		return nil, errClosed()
-	}
 	var j *job
 	if t := s.tubes[tube]; t != nil {
 		switch state {
@@ -583,19 +540,11 @@ func (q *Queue) peek(ctx context.Context, tube string, state beanspike.State) (*
 
 // StatsJob describes a job; see [beanspike.Queue.StatsJob].
 func (q *Queue) StatsJob(ctx context.Context, id beanspike.ID) (*beanspike.JobStats, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
+	j, now, err := q.lockJob(ctx, id, nil)
+	if err != nil {
 		return nil, err
 	}
 	s := q.s
-	now := s.lock()
-	j, err := q.lookup(id)
-	if err != nil {
-		s.unlock()
-		return nil, err
-	}
 	st := &beanspike.JobStats{
 		ID:         id,
 		Tube:       j.tube.name,
@@ -630,18 +579,12 @@ func (q *Queue) StatsJob(ctx context.Context, id beanspike.ID) (*beanspike.JobSt
 
 // StatsTube describes a tube; see [beanspike.Queue.StatsTube].
 func (q *Queue) StatsTube(ctx context.Context, tube string) (*beanspike.TubeStats, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := beanspike.ValidateTube(tube); err != nil {
+	now, err := q.lockTube(ctx, tube)
+	if err != nil {
 		return nil, err
 	}
 	s := q.s
-	now := s.lock()
 	defer s.unlock()
-	if q.closed {
-		return nil, errClosed()
-	}
 	t := s.tubes[tube]
 	if t == nil || !t.listed {
 		return nil, errNoTube(tube)
@@ -693,21 +636,14 @@ func (q *Queue) Tubes(ctx context.Context) ([]string, error) {
 // PauseTube stops Reserve from taking jobs of tube for d, or ends a pause
 // when d == 0; see [beanspike.Queue.PauseTube].
 func (q *Queue) PauseTube(ctx context.Context, tube string, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := beanspike.ValidateTube(tube); err != nil {
-		return err
-	}
 	if err := beanspike.ValidateDelay(d); err != nil {
 		return err
 	}
-	s := q.s
-	now := s.lock()
-	if q.closed {
-		s.unlock()
-		return errClosed()
+	now, err := q.lockTube(ctx, tube)
+	if err != nil {
+		return err
 	}
+	s := q.s
 	t := s.listedTube(tube)
 	t.pauses++
 	if d == 0 {
@@ -726,18 +662,10 @@ func (q *Queue) PauseTube(ctx context.Context, tube string, d time.Duration) err
 // [beanspike.Queue.DeleteTube]. Reserve calls blocked on the tube keep
 // waiting for jobs put into it later.
 func (q *Queue) DeleteTube(ctx context.Context, tube string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := beanspike.ValidateTube(tube); err != nil {
+	if _, err := q.lockTube(ctx, tube); err != nil {
 		return 0, err
 	}
 	s := q.s
-	s.lock()
-	if q.closed {
-		s.unlock()
-		return 0, errClosed()
-	}
 	t := s.tubes[tube]
 	if t == nil || !t.listed {
 		s.unlock()

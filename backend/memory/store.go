@@ -230,7 +230,7 @@ func (s *store) toDelayed(j *job, due int64) {
 
 // toReserved makes j (taken from its old state) reserved by c.
 func (s *store) toReserved(j *job, c *Queue, now int64) {
-	j.key = now + j.ttr
+	j.key = after(now, time.Duration(j.ttr))
 	j.state = beanspike.Reserved
 	j.owner = c
 	j.reserves++
@@ -254,6 +254,16 @@ func (s *store) remove(j *job) {
 }
 
 // --- timed events ----------------------------------------------------------
+
+// after returns now+d, saturating below never, so that the longest
+// durations a caller can give (a TTR, delay or pause of math.MaxInt64)
+// stay in the future instead of wrapping into the past.
+func after(now int64, d time.Duration) int64 {
+	if int64(d) >= never-1-now {
+		return never - 1
+	}
+	return now + int64(d)
+}
 
 // fixEvents recomputes t's next timed event and its place in the events
 // heap.
