@@ -96,14 +96,16 @@ func ValidateTube(name string) error {
 		return errorf(ErrInvalidTube, "tube name %q starts with a hyphen", name)
 	}
 	for i := 0; i < len(name); i++ {
-		if !tubeChar(name[i]) {
+		if !TubeNameByte(name[i]) {
 			return errorf(ErrInvalidTube, "tube name %q has invalid byte %q at %d", name, name[i], i)
 		}
 	}
 	return nil
 }
 
-func tubeChar(c byte) bool {
+// TubeNameByte reports whether c may appear in a tube name: a letter, a
+// digit or one of -+/;.$_() (see [ValidateTube]).
+func TubeNameByte(c byte) bool {
 	switch {
 	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		return true

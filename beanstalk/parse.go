@@ -263,7 +263,7 @@ func parseCommand(line []byte, maxJobSize int64, ext bool) command {
 			i++
 		}
 		j := i
-		for j < len(args) && nameChar(args[j]) {
+		for j < len(args) && beanspike.TubeNameByte(args[j]) {
 			j++
 		}
 		if j == i {
@@ -297,19 +297,6 @@ func which(line []byte, ext bool) op {
 		}
 	}
 	return opUnknown
-}
-
-// nameChar reports whether c may appear in a tube name.
-func nameChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '-', '+', '/', ';', '.', '$', '_', '(', ')':
-		return true
-	}
-	return false
 }
 
 // readUint reads a decimal integer no larger than max after any spaces,
