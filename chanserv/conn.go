@@ -53,18 +53,22 @@ func (p *bufPools) put(br *bufio.Reader, bw *bufio.Writer) {
 // scratch, so that writing a frame allocates nothing.
 //
 // A server's writer flushes from a goroutine of its own instead (see
-// serverConn.flushLater), started when a write leaves data buffered and
-// none is pending: the frames a handler writes in a burst, such as a
+// serverConn.flushLoop), woken when a write leaves data buffered and no
+// flush is pending: the frames a handler writes in a burst, such as a
 // source, its frames, its end and the response's end, go out in one
 // write, and none waits for more than that goroutine to be scheduled.
+// The goroutine is started by the first flush and lives as long as the
+// writer, so that a long request does not pay for a new goroutine (and
+// its stack growth) per burst.
 type frameWriter struct {
-	pending  atomic.Int32
-	mu       sync.Mutex
-	bw       *bufio.Writer
-	err      error
-	later    *serverConn // if not nil, flushes are left to later.flushLater
-	flushing bool        // a flushLater goroutine is pending
-	scratch  [64]byte    // for small payloads; guarded by mu
+	pending   atomic.Int32
+	mu        sync.Mutex
+	bw        *bufio.Writer
+	err       error
+	later     *serverConn   // if not nil, flushes are left to later.flushLoop
+	flushing  bool          // a flush is pending
+	flushWake chan struct{} // wakes later.flushLoop; made when it starts
+	scratch   [64]byte      // for small payloads; guarded by mu
 }
 
 // write sends one frame. It returns the stream's first write error, which
@@ -112,7 +116,12 @@ func (w *frameWriter) unlock() error {
 			w.err = w.bw.Flush()
 		} else if !w.flushing {
 			w.flushing = true
-			go w.later.flushLater()
+			if w.flushWake == nil {
+				w.flushWake = make(chan struct{}, 1)
+				w.later.flusher.Add(1)
+				go w.later.flushLoop(w.flushWake)
+			}
+			signal(w.flushWake)
 		}
 	}
 	err := w.err
@@ -152,8 +161,9 @@ func (w *frameWriter) emit(pre bool, k wire.Kind, id uint32, a, p []byte) {
 	}
 }
 
-// detach stops the writer: later writes fail with net.ErrClosed. It
-// returns the buffered writer for reuse, or nil if already detached.
+// detach stops the writer: later writes fail with net.ErrClosed, and the
+// flushing goroutine, if any, is told to end. It returns the buffered
+// writer for reuse, or nil if already detached.
 func (w *frameWriter) detach() *bufio.Writer {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -161,6 +171,10 @@ func (w *frameWriter) detach() *bufio.Writer {
 	w.bw = nil
 	if w.err == nil {
 		w.err = net.ErrClosed
+	}
+	if w.flushWake != nil {
+		close(w.flushWake)
+		w.flushWake = nil
 	}
 	return bw
 }

@@ -123,8 +123,9 @@
 // # Performance
 //
 // A request costs one stream, two goroutines (the client's reader and the
-// server's), and on the server one more short-lived goroutine per burst
-// of writes, which sends what the handler wrote in one piece. Over vnet
+// server's), and on the server one more goroutine, started by the first
+// write and woken for each burst of writes, which sends what the handler
+// wrote in one piece. Over vnet
 // on loopback TCP, a request answered by one source of one empty frame
 // (BenchmarkConnect) takes about 80 allocations and 8.5 KiB, roughly half
 // of the allocations inside yamux and 7 in the benchmark itself.

@@ -291,6 +291,7 @@ type serverConn struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	reader  sync.WaitGroup // the goroutine reading the client's frames
+	flusher sync.WaitGroup // the goroutine flushing w, once started
 
 	mu         sync.Mutex
 	done       bool // the handler returned
@@ -370,11 +371,22 @@ func (sc *serverConn) serve(h Handler) {
 	cancel(ErrClosed)
 	sc.conn.Close()
 	sc.reader.Wait()
-	s.pools.put(br, sc.w.detach())
+	bw := sc.w.detach()
+	sc.flusher.Wait()
+	s.pools.put(br, bw)
 }
 
-// flushLater flushes the frames buffered by sc's writers; see frameWriter.
-// A failed write ends the request.
+// flushLoop flushes the frames buffered by sc's writers each time it is
+// woken, until wake is closed; see frameWriter.
+func (sc *serverConn) flushLoop(wake <-chan struct{}) {
+	defer sc.flusher.Done()
+	for range wake {
+		sc.flushLater()
+	}
+}
+
+// flushLater flushes the frames buffered by sc's writers. A failed write
+// ends the request.
 func (sc *serverConn) flushLater() {
 	w := &sc.w
 	w.mu.Lock()
@@ -568,8 +580,14 @@ func (sc *serverConn) recv(ctx context.Context) ([]byte, error) {
 			sc.msgs[0] = nil
 			sc.msgs = sc.msgs[1:]
 			sc.msgRead += len(p)
+			// Credit goes back in batches of half the window, not per
+			// message: in request/response use a credit frame per call
+			// would double the frames. The client may send while its
+			// credit is positive; once the handler has read everything,
+			// that credit is window - msgRead, positive since msgRead
+			// stays below window/2: the batching never stalls it.
 			var credit int
-			if sc.msgRead >= sc.s.cfg.msgWindow/2 || len(sc.msgs) == 0 {
+			if sc.msgRead > 0 && sc.msgRead >= sc.s.cfg.msgWindow/2 {
 				credit = sc.msgRead
 				sc.msgRead = 0
 				sc.msgUnacked -= credit

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beanspike/beanspike"
@@ -144,7 +145,27 @@ type session struct {
 	mu      sync.Mutex
 	why     int
 	ops     map[uint64]*op
-	running sync.WaitGroup
+	running sync.WaitGroup // calls
+
+	// Calls run on worker goroutines, which wait for the next call when
+	// done, so that a session does not start a goroutine (and grow its
+	// stack) per call. At most maxIdleWorkers wait; the others end.
+	work     chan task     // hands a call to a waiting worker
+	idle     atomic.Int32  // workers waiting, or about to
+	stopIdle chan struct{} // closed when the session ends: waiting workers end
+	workers  sync.WaitGroup
+}
+
+// maxIdleWorkers is how many idle worker goroutines a session keeps.
+const maxIdleWorkers = 4
+
+// task is one call handed to a worker.
+type task struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	code   byte
+	id     uint64
+	d      dec
 }
 
 // op is one call in flight.
@@ -194,7 +215,7 @@ func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanser
 	if err != nil {
 		return fmt.Errorf("remote: new client of the store: %w", err)
 	}
-	ss := &session{s: s, q: q, ops: make(map[uint64]*op)}
+	ss := &session{s: s, q: q, ops: make(map[uint64]*op), work: make(chan task), stopIdle: make(chan struct{})}
 	ss.ctx, ss.cancel = context.WithCancel(ctx)
 	defer ss.cancel()
 	rctx, rcancel := context.WithCancel(ss.ctx)
@@ -229,6 +250,8 @@ func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanser
 	why := ss.loop(rctx, req)
 	ss.stop(why)
 	ss.running.Wait()
+	close(ss.stopIdle)
+	ss.workers.Wait()
 	q.Close()
 	ss.out.Close(nil)
 	ss.mu.Lock()
@@ -297,14 +320,37 @@ func (ss *session) start(code byte, id uint64, d dec) {
 	ss.ops[id] = &op{cancel: cancel, blocking: blocking}
 	ss.running.Add(1)
 	ss.mu.Unlock()
-	go func() {
-		defer ss.running.Done()
-		ss.serve(ctx, code, id, &d)
+	t := task{ctx: ctx, cancel: cancel, code: code, id: id, d: d}
+	select {
+	case ss.work <- t:
+	default:
+		ss.workers.Add(1)
+		go ss.worker(t)
+	}
+}
+
+// worker runs t, then the calls handed to it while it waits, until the
+// session ends or enough other workers wait.
+func (ss *session) worker(t task) {
+	defer ss.workers.Done()
+	for {
+		ss.serve(t.ctx, t.code, t.id, &t.d)
 		ss.mu.Lock()
-		delete(ss.ops, id)
+		delete(ss.ops, t.id)
 		ss.mu.Unlock()
-		cancel()
-	}()
+		t.cancel()
+		ss.running.Done()
+		if ss.idle.Add(1) > maxIdleWorkers {
+			ss.idle.Add(-1)
+			return
+		}
+		select {
+		case t = <-ss.work:
+			ss.idle.Add(-1)
+		case <-ss.stopIdle:
+			return
+		}
+	}
 }
 
 // peekPoll tells whether the arguments of a Reserve ask for a poll.
