@@ -155,13 +155,10 @@ func runPut(j *job) (time.Duration, error) {
 		return 0, err
 	}
 	defer c.Close()
-	ctx := context.Background()
 	j.timer.ResetTimer()
 	start := time.Now()
-	for i := 0; i < j.n; i++ {
-		if err := c.Put(ctx, j.tube, j.body, j.compress); err != nil {
-			return 0, fmt.Errorf("put: %w", err)
-		}
+	if err := j.fill(c, j.n); err != nil {
+		return 0, err
 	}
 	el := time.Since(start)
 	j.timer.StopTimer()
@@ -174,12 +171,9 @@ func runReserveDelete(j *job) (time.Duration, error) {
 		return 0, err
 	}
 	defer c.Close()
-	ctx := context.Background()
 	j.timer.StopTimer()
-	for i := 0; i < j.n; i++ {
-		if err := c.Put(ctx, j.tube, j.body, j.compress); err != nil {
-			return 0, fmt.Errorf("put: %w", err)
-		}
+	if err := j.fill(c, j.n); err != nil {
+		return 0, err
 	}
 	j.timer.ResetTimer()
 	j.timer.StartTimer()
@@ -194,12 +188,11 @@ func runPutReserveDelete(j *job) (time.Duration, error) {
 		return 0, err
 	}
 	defer c.Close()
-	ctx := context.Background()
 	j.timer.ResetTimer()
 	start := time.Now()
 	for i := 0; i < j.n; i++ {
-		if err := c.Put(ctx, j.tube, j.body, j.compress); err != nil {
-			return 0, fmt.Errorf("put: %w", err)
+		if err := j.fill(c, 1); err != nil {
+			return 0, err
 		}
 		if err := drain(c, j.tube, 1, len(j.body)); err != nil {
 			return 0, err
@@ -264,6 +257,17 @@ func runConcurrent(j *job) (time.Duration, error) {
 	}
 	wg.Wait()
 	return time.Since(start), firstErr
+}
+
+// fill puts n jobs of j's body into j's tube through c.
+func (j *job) fill(c Client, n int) error {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		if err := c.Put(ctx, j.tube, j.body, j.compress); err != nil {
+			return fmt.Errorf("put: %w", err)
+		}
+	}
+	return nil
 }
 
 // drain reserves and deletes n jobs of tube, checking each body's size.
