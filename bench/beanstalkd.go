@@ -38,7 +38,7 @@ func startBeanstalkd() (Session, error) {
 		return nil, fmt.Errorf("start beanstalkd: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &beanstalkSession{addr: addr, stop: func() error {
+	s := &beanstalkSession{addr: addr, pid: cmd.Process.Pid, stop: func() error {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return nil
@@ -54,6 +54,7 @@ func startBeanstalkd() (Session, error) {
 // protocol.
 type beanstalkSession struct {
 	addr string
+	pid  int // of the server process, when it is one
 	stop func() error
 }
 

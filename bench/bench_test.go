@@ -42,3 +42,40 @@ func TestTargets(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkFootprint measures the memory per job beyond its body of the
+// memory backend and of beanstalkd, with 1M jobs of 100 bytes each.
+func BenchmarkFootprint(b *testing.B) {
+	const jobs, size = 1 << 20, 100
+	for _, f := range []func(int, int) (Footprint, error){BeanstalkdFootprint, MemoryFootprint} {
+		fp, err := f(jobs, size)
+		if errors.Is(err, ErrMissing) {
+			b.Logf("skipped: %v", err)
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fp.Target, func(b *testing.B) {
+			for b.Loop() {
+			}
+			b.ReportMetric(fp.PerJob, "bytes/job")
+		})
+	}
+}
+
+// TestFootprint checks that both footprint measurements run.
+func TestFootprint(t *testing.T) {
+	for _, f := range []func(int, int) (Footprint, error){BeanstalkdFootprint, MemoryFootprint} {
+		fp, err := f(2000, 100)
+		if errors.Is(err, ErrMissing) && os.Getenv("CI") == "" {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fp.PerJob <= 0 {
+			t.Errorf("%s: %.1f bytes per job, want > 0", fp.Target, fp.PerJob)
+		}
+	}
+}
