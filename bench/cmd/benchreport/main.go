@@ -33,8 +33,9 @@ func main() {
 	svg := flag.String("svg", "bench/chart.svg", "SVG chart to write")
 	benchtime := flag.Duration("benchtime", time.Second, "target time per measurement")
 	run := flag.String("run", "", "only workloads whose name matches this regexp")
+	footprint := flag.Int("footprint", 1<<20, "jobs for the memory-per-job measurement (0 to skip it)")
 	flag.Parse()
-	if err := report(*out, *svg, *benchtime, *run, os.Stderr); err != nil {
+	if err := report(*out, *svg, *benchtime, *run, *footprint, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
@@ -50,7 +51,7 @@ type result struct {
 	missing          string
 }
 
-func report(out, svg string, benchtime time.Duration, run string, log io.Writer) error {
+func report(out, svg string, benchtime time.Duration, run string, footprintJobs int, log io.Writer) error {
 	var filter *regexp.Regexp
 	if run != "" {
 		var err error
@@ -105,7 +106,15 @@ func report(out, svg string, benchtime time.Duration, run string, log io.Writer)
 	for i, t := range targets {
 		names[i] = t.Name
 	}
-	if err := splice(out, markdown(results, workloads, names)); err != nil {
+	table := markdown(results, workloads, names)
+	if footprintJobs > 0 {
+		fps, err := footprints(footprintJobs, log)
+		if err != nil {
+			return err
+		}
+		table += fps
+	}
+	if err := splice(out, table); err != nil {
 		return err
 	}
 	return os.WriteFile(svg, []byte(chart(results, workloads, names)), 0o644)
@@ -186,4 +195,25 @@ func splice(path, table string) error {
 	}
 	doc = doc[:i+len(beginMark)] + table + doc[j:]
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// footprints measures memory per job on the memory backend and beanstalkd
+// and renders them as a table.
+func footprints(n int, log io.Writer) (string, error) {
+	const size = 100
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMemory per job beyond its body, %d jobs of %d bytes:\n\n| target | bytes/job |\n|---|---:|\n", n, size)
+	for _, f := range []func(int, int) (bench.Footprint, error){bench.BeanstalkdFootprint, bench.MemoryFootprint} {
+		fp, err := f(n, size)
+		if errors.Is(err, bench.ErrMissing) {
+			fmt.Fprintf(log, "footprint: %v\n", err)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(log, "footprint %-12s %8.1f bytes/job\n", fp.Target, fp.PerJob)
+		fmt.Fprintf(&b, "| %s | %.1f |\n", fp.Target, fp.PerJob)
+	}
+	return b.String(), nil
 }
