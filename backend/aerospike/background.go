@@ -110,12 +110,12 @@ func (q *Queue) flushCleanup(ctx context.Context) {
 		recs = append(recs, as.NewBatchWrite(p, q.shardKey(ref), as.MapRemoveByKeyListOp(binDeleting, keys, as.MapReturnType.NONE)))
 		refs = append(refs, ref)
 	}
-	err := q.batch(ctx, recs)
+	q.batch(ctx, recs)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, r := range recs {
 		br := r.BatchRec()
-		if err == nil && (br.ResultCode == types.OK || br.ResultCode == types.KEY_NOT_FOUND_ERROR) {
+		if br.ResultCode == types.OK || br.ResultCode == types.KEY_NOT_FOUND_ERROR {
 			continue
 		}
 		// Try again next tick; the repair pass is the backstop.
@@ -141,7 +141,7 @@ func (q *Queue) flushRecords(ctx context.Context) {
 			recs = append(recs, as.NewBatchDelete(nil, q.jobKey(beanspike.ID(id))))
 		}
 	}
-	err := q.batch(ctx, recs)
+	q.batch(ctx, recs)
 	if q.at("delete:record") != nil {
 		return
 	}
@@ -152,7 +152,7 @@ func (q *Queue) flushRecords(ctx context.Context) {
 		for _, id := range ids {
 			br := recs[i].BatchRec()
 			i++
-			if err == nil && (br.ResultCode == types.OK || br.ResultCode == types.KEY_NOT_FOUND_ERROR) {
+			if br.ResultCode == types.OK || br.ResultCode == types.KEY_NOT_FOUND_ERROR {
 				q.cleanup[ref] = append(q.cleanup[ref], id)
 			} else {
 				q.doomed[ref] = append(q.doomed[ref], id)

@@ -115,8 +115,14 @@
 //
 // Index records are rewritten whole on every write, so their size bounds
 // throughput: an entry takes about 60 bytes, and Aerospike records are
-// limited to 8 MiB, so a tube holds up to about 140,000 jobs per shard.
-// Tubes with large backlogs want more shards.
+// limited to 8 MiB, so a tube holds up to about 140,000 jobs per shard;
+// a Put into a full shard fails with [beanspike.ErrUnavailable]. Tubes
+// with large backlogs want more shards.
+//
+// A batch command that fails as a whole (one node's part timed out, or
+// its connections ran out) still reports the records that were answered:
+// a write applied on one node is never taken for failed because another
+// node's part failed.
 //
 // # Time
 //
@@ -176,13 +182,40 @@
 // # Consistency
 //
 // The compare-and-swaps give at most one holder per job on a namespace in
-// strong-consistency mode. In AP mode, a network partition can let two
-// clients claim one job; delivery stays at least once.
+// strong-consistency mode (an Enterprise Edition feature). In AP mode,
+// the only mode of Community Edition, a network partition or a node
+// leaving can let two clients claim one job; delivery stays at least
+// once.
+//
+// # Server requirements
+//
+// Aerospike 6.0 or later (the batch-write protocol; developed against
+// 8.x Community Edition). What the backend relies on, and what a
+// namespace must allow:
+//
+//   - Every write sets TTL -1 (never expire), which servers accept
+//     whatever nsup-period, allow-ttl-without-nsup and default-ttl say:
+//     no namespace setting is needed, and records never expire. Deletes
+//     are not durable (durable deletes are an Enterprise feature); in a
+//     namespace persisted to a device, a cold restart may bring deleted
+//     records back: job records without entries are harmless, but index
+//     records of a deleted tube would bring the tube back.
+//   - Records are limited by max-record-size (8 MiB by default since 7.1).
+//     A body whose job record is over it fails with
+//     [beanspike.ErrJobTooBig]; an index record over it (a shard too full)
+//     fails the write with [beanspike.ErrUnavailable].
+//   - Writes to one index record queue up on the server; beyond its
+//     transaction-pending-limit (20 by default) they fail with KEY_BUSY
+//     and are retried as below. Many clients on one tube want more shards.
+//   - Entries are ranked by Aerospike's ordering of list values (element
+//     by element; integers numerically), in key-value-ordered maps.
+//   - Set names are the prefix plus "_jobs", "_idx" or "_meta" (Aerospike
+//     allows 63 bytes); bin names are at most 9 bytes (it allows 15).
 //
 // # Errors
 //
 // interpretError maps the client's errors to the contract's: a missing
-// record is [beanspike.ErrNotFound], a record over the server's limit
+// record is [beanspike.ErrNotFound], a job record over the server's limit
 // [beanspike.ErrJobTooBig], everything else [beanspike.ErrUnavailable].
 // The native *aerospike.AerospikeError stays reachable with errors.As.
 package aerospike

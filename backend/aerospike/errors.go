@@ -15,11 +15,13 @@ import (
 
 // interpretError translates an error of the Aerospike client into the
 // contract's errors. It is the only place that does: record-not-found
-// becomes [beanspike.ErrNotFound], a record over the server's size limit
-// [beanspike.ErrJobTooBig], and everything else — timeouts, KEY_BUSY,
-// lost connections, a refusing server — [beanspike.ErrUnavailable]. The
-// native *aerospike.AerospikeError stays reachable with errors.As.
-// Context errors and errors that already carry a sentinel pass unchanged.
+// becomes [beanspike.ErrNotFound], and everything else — timeouts,
+// KEY_BUSY, lost connections, an index record over the server's size
+// limit (the tube's shard is full), a refusing server —
+// [beanspike.ErrUnavailable]. The native *aerospike.AerospikeError stays
+// reachable with errors.As. Context errors and errors that already carry
+// a sentinel pass unchanged. Errors of a job record's write go through
+// interpretRecordError.
 func interpretError(err error) error {
 	if err == nil {
 		return nil
@@ -40,9 +42,19 @@ func interpretError(err error) error {
 	case types.KEY_NOT_FOUND_ERROR:
 		return fmt.Errorf("%w: %w", beanspike.ErrNotFound, err)
 	case types.RECORD_TOO_BIG:
-		return fmt.Errorf("%w: %w", beanspike.ErrJobTooBig, err)
+		return fmt.Errorf("%w: index record full (add shards or drain the tube): %w", beanspike.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%w: %w", beanspike.ErrUnavailable, err)
+}
+
+// interpretRecordError is interpretError for the write of a job record:
+// the one write whose RECORD_TOO_BIG means the caller's body is too big
+// for the server's record limit, [beanspike.ErrJobTooBig].
+func interpretRecordError(err error) error {
+	if resultCode(err) == types.RECORD_TOO_BIG {
+		return fmt.Errorf("%w: job record over the server's record size limit: %w", beanspike.ErrJobTooBig, err)
+	}
+	return interpretError(err)
 }
 
 var sentinels = []error{

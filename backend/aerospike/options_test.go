@@ -86,8 +86,13 @@ func TestInterpretError(t *testing.T) {
 			t.Errorf("%v: %v", code, err)
 		}
 	}
-	if err := interpretError(&as.AerospikeError{ResultCode: types.RECORD_TOO_BIG}); !errors.Is(err, beanspike.ErrJobTooBig) {
-		t.Errorf("RECORD_TOO_BIG: %v", err)
+	// Only a job record over the limit is the body's fault; a full index
+	// record is the store's.
+	if err := interpretRecordError(&as.AerospikeError{ResultCode: types.RECORD_TOO_BIG}); !errors.Is(err, beanspike.ErrJobTooBig) {
+		t.Errorf("RECORD_TOO_BIG of a job record: %v", err)
+	}
+	if err := interpretError(&as.AerospikeError{ResultCode: types.RECORD_TOO_BIG}); !errors.Is(err, beanspike.ErrUnavailable) || errors.Is(err, beanspike.ErrJobTooBig) {
+		t.Errorf("RECORD_TOO_BIG of an index record: %v", err)
 	}
 	if err := interpretError(context.Canceled); err != context.Canceled {
 		t.Errorf("context error wrapped: %v", err)

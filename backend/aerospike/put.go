@@ -200,56 +200,38 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 		if len(recs) == 0 {
 			break
 		}
-		err := q.batch(ctx, recs)
+		q.batch(ctx, recs)
 		if skipIndex || skipRecord {
-			if err == nil {
-				err = errCrashed
-			}
-			return nil, err
+			return nil, errCrashed
 		}
 		var last error
-		if err != nil {
-			if !transient(resultCode(err)) {
-				failure = interpretError(err)
-				break
+		for n, i := range recIdx {
+			br := recs[n].BatchRec()
+			switch {
+			case br.ResultCode == types.OK:
+				recDone[i] = true
+			case br.ResultCode == types.KEY_EXISTS_ERROR && recDoubt[i]:
+				recDone[i] = true // an earlier attempt wrote it
+			case transient(br.ResultCode):
+				recDoubt[i] = recDoubt[i] || codeInDoubt(br)
+				last = batchErr(br)
+			default:
+				failure = interpretRecordError(batchErr(br))
 			}
-			last = err
-			doubt := inDoubt(err)
-			for _, i := range recIdx {
-				recDoubt[i] = recDoubt[i] || doubt
-			}
-			for _, g := range grpIdx {
-				groupDoubt[g] = groupDoubt[g] || doubt
-			}
-		} else {
-			for n, i := range recIdx {
-				br := recs[n].BatchRec()
-				switch {
-				case br.ResultCode == types.OK:
-					recDone[i] = true
-				case br.ResultCode == types.KEY_EXISTS_ERROR && recDoubt[i]:
-					recDone[i] = true // an earlier attempt wrote it
-				case transient(br.ResultCode):
-					recDoubt[i] = recDoubt[i] || codeInDoubt(br)
-					last = br.Err
-				default:
-					failure = interpretError(batchErr(br))
+		}
+		for n, g := range grpIdx {
+			br := recs[len(recIdx)+n].BatchRec()
+			switch {
+			case br.ResultCode == types.OK:
+				g.done = true
+				if tot, ok := lastInt(br.Record, binTotal); ok && tot == int64(len(g.jobs)) {
+					fresh = append(fresh, g.ref.tube)
 				}
-			}
-			for n, g := range grpIdx {
-				br := recs[len(recIdx)+n].BatchRec()
-				switch {
-				case br.ResultCode == types.OK:
-					g.done = true
-					if tot, ok := lastInt(br.Record, binTotal); ok && tot == int64(len(g.jobs)) {
-						fresh = append(fresh, g.ref.tube)
-					}
-				case transient(br.ResultCode):
-					groupDoubt[g] = groupDoubt[g] || codeInDoubt(br)
-					last = br.Err
-				default:
-					failure = interpretError(batchErr(br))
-				}
+			case transient(br.ResultCode):
+				groupDoubt[g] = groupDoubt[g] || codeInDoubt(br)
+				last = batchErr(br)
+			default:
+				failure = interpretError(batchErr(br))
 			}
 		}
 		if failure != nil || last == nil {
@@ -481,26 +463,19 @@ func (q *Queue) register(ctx context.Context, tube string, metaOps []*as.Operati
 			recs = append(recs, as.NewBatchWrite(batchWritePolicy(nil), q.listKey(),
 				as.MapPutOp(listPolicy, binTubes, tube, q.now().UnixMilli())))
 		}
-		err := q.batch(ctx, recs)
+		q.batch(ctx, recs)
 		var last error
-		if err != nil {
-			if !transient(resultCode(err)) {
-				return interpretError(err)
-			}
-			last = err
-		} else {
-			for _, r := range recs {
-				br := r.BatchRec()
-				switch {
-				case br.ResultCode == types.OK && r == metaRec:
-					metaDone = true
-				case br.ResultCode == types.OK:
-					listDone = true
-				case transient(br.ResultCode):
-					last = br.Err
-				default:
-					return interpretError(batchErr(br))
-				}
+		for _, r := range recs {
+			br := r.BatchRec()
+			switch {
+			case br.ResultCode == types.OK && r == metaRec:
+				metaDone = true
+			case br.ResultCode == types.OK:
+				listDone = true
+			case transient(br.ResultCode):
+				last = batchErr(br)
+			default:
+				return interpretError(batchErr(br))
 			}
 		}
 		if metaDone && listDone {

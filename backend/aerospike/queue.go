@@ -4,7 +4,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -476,38 +475,55 @@ func (q *Queue) retry(ctx context.Context, f func() error) error {
 	}
 }
 
-// batch runs one batch command. The client reports the failure of a
-// one-record batch as the command's error; batch moves it to the record,
-// so callers always read per-record results. The returned error is a
-// failure of the whole command.
+// batch runs one batch command and leaves every record with its own
+// result, so callers read per-record results only. A failure of the
+// whole command (a node's sub-batch timed out, its connections ran out,
+// it refused the batch) is moved to the records it left unanswered, with
+// InDoubt set for writes that may have been applied; the records that
+// were answered keep their results, so a write that was applied on one
+// node is never taken for failed because another node's part failed.
 //
 // A batch of one record is sent as a single-record command, which spares
 // the client and the server the batch machinery; its result is set as a
-// batch command would set it, and batch returns nil.
-func (q *Queue) batch(ctx context.Context, recs []as.BatchRecordIfc) error {
+// batch command would set it.
+func (q *Queue) batch(ctx context.Context, recs []as.BatchRecordIfc) {
 	if len(recs) == 0 {
-		return nil
+		return
 	}
 	if len(recs) == 1 && single(recs[0]) {
 		q.single(ctx, recs[0])
-		return nil
+		return
+	}
+	for _, r := range recs {
+		// BatchOperate resets these too, except when it fails before
+		// sending anything.
+		br := r.BatchRec()
+		br.Record, br.ResultCode, br.Err, br.InDoubt = nil, types.NO_RESPONSE, nil, false
 	}
 	err := q.s.client.BatchOperate(q.batchPolicy(ctx), recs)
-	if err == nil {
-		return nil
+	if err != nil {
+		foldBatchError(recs, err)
 	}
-	var ae *as.AerospikeError
-	if len(recs) == 1 && errors.As(err, &ae) && ae.ResultCode >= 0 {
-		br := recs[0].BatchRec()
-		if br.ResultCode == types.NO_RESPONSE || br.ResultCode == types.OK {
-			br.ResultCode = ae.ResultCode
-			br.Err = err
-			br.InDoubt = ae.InDoubt
-			br.Record = nil
+}
+
+// foldBatchError gives the failure err of a whole batch command to the
+// records it left unanswered.
+func foldBatchError(recs []as.BatchRecordIfc, err as.Error) {
+	code, doubt := resultCode(err), inDoubt(err)
+	if code == noCode || code == types.OK {
+		code = types.COMMON_ERROR
+	}
+	for _, r := range recs {
+		br := r.BatchRec()
+		if br.ResultCode != types.NO_RESPONSE {
+			continue // answered, or refused before sending with its own error
 		}
-		return nil
+		_, write := r.(*as.BatchWrite)
+		if _, del := r.(*as.BatchDelete); del {
+			write = true
+		}
+		br.ResultCode, br.Err, br.InDoubt, br.Record = code, err, write && doubt, nil
 	}
-	return err
 }
 
 // single tells whether r can be sent as a single-record command.

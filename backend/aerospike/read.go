@@ -176,9 +176,7 @@ func (q *Queue) StatsTube(ctx context.Context, tube string) (*beanspike.TubeStat
 		recs = append(recs, as.NewBatchReadOps(nil, k, ops...))
 	}
 	if err := q.retry(ctx, func() error {
-		if err := q.batch(ctx, recs); err != nil {
-			return err
-		}
+		q.batch(ctx, recs)
 		for _, r := range recs {
 			if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
 				return batchErr(r.BatchRec())
@@ -345,9 +343,7 @@ func (q *Queue) DeleteTube(ctx context.Context, tube string) (int, error) {
 		recs = append(recs, as.NewBatchReadOps(nil, k, shardOps...))
 	}
 	if err := q.retry(ctx, func() error {
-		if err := q.batch(ctx, recs); err != nil {
-			return err
-		}
+		q.batch(ctx, recs)
 		for _, r := range recs {
 			if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
 				return batchErr(r.BatchRec())
@@ -431,9 +427,7 @@ func (q *Queue) deleteRecords(ctx context.Context, keys []*as.Key) error {
 			for i, k := range chunk {
 				recs[i] = as.NewBatchDelete(nil, k)
 			}
-			if err := q.batch(ctx, recs); err != nil {
-				return err
-			}
+			q.batch(ctx, recs)
 			var left []*as.Key
 			var last error
 			for i, r := range recs {

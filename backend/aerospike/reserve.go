@@ -91,12 +91,7 @@ func (q *Queue) view(ctx context.Context, tubes []string, spec viewSpec) ([]tube
 	}
 	for round := 0; ; round++ {
 		if err := q.retry(ctx, func() error {
-			for _, r := range recs {
-				r.BatchRec().ResultCode = types.NO_RESPONSE
-			}
-			if err := q.batch(ctx, recs); err != nil {
-				return err
-			}
+			q.batch(ctx, recs)
 			for _, r := range recs {
 				if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
 					return batchErr(r.BatchRec())
@@ -402,27 +397,39 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 	for _, c := range cands {
 		recs = append(recs, as.NewBatchRead(nil, q.jobKey(c.id), nil))
 	}
-	err := q.batch(ctx, recs)
-	if err != nil && !transient(resultCode(err)) {
-		return nil, interpretError(err)
-	}
+	q.batch(ctx, recs)
+	// claimErr is the failure of a claim that did not take effect; the
+	// claims that did are still returned (or given back), never left
+	// held by this client without its knowing.
+	var claimErr error
 	for i, g := range groups {
 		br := recs[i].BatchRec()
 		switch {
-		case err == nil && br.ResultCode == types.OK:
+		case br.ResultCode == types.OK:
 			g.ok = true
-		case err != nil && inDoubt(err), err == nil && transient(br.ResultCode) && codeInDoubt(br):
+		case codeInDoubt(br):
 			// The claim may have been applied: look.
 			ok, verr := q.verify(ctx, g.ref, g.moves)
 			if verr != nil {
-				return nil, verr
+				// Unknown: if it was applied, the TTR returns the jobs.
+				claimErr = verr
+				continue
 			}
 			g.ok = ok
+		case br.ResultCode == types.FILTERED_OUT, br.ResultCode == types.KEY_NOT_FOUND_ERROR,
+			transient(br.ResultCode):
+			// Lost the race, the tube is gone, or the server was busy.
+		default:
+			claimErr = interpretError(batchErr(br))
 		}
 	}
 	for _, g := range groups {
 		if g.ok {
 			q.s.ready.moved(g.ref, g.moves)
+		} else {
+			// The picture showed these jobs ready and they are not, or
+			// they were taken out of it without being claimed.
+			q.s.ready.forget(g.ref.tube)
 		}
 	}
 	if herr := q.at("reserve:claimed"); herr != nil {
@@ -443,7 +450,7 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 				continue
 			}
 			var rec *as.Record
-			if err == nil && br.ResultCode == types.OK {
+			if br.ResultCode == types.OK {
 				rec = br.Record
 			} else {
 				r, gerr := q.getRecord(ctx, m.id)
@@ -469,6 +476,9 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 			q.s.remember(m.id, g.ref.tube)
 			jobs = append(jobs, j)
 		}
+	}
+	if failure == nil {
+		failure = claimErr
 	}
 	if failure != nil && len(jobs) == 0 {
 		return nil, failure
