@@ -37,7 +37,7 @@ func (s *store) checkInvariants() error {
 				if i > 0 && h.h.less(j, h.h.jobs[(i-1)/2]) {
 					return fmt.Errorf("job %d: heap order broken in %s heap of %q", j.id, h.state, name)
 				}
-				if s.jobs[j.id] != j {
+				if s.jobs.get(j.id) != j {
 					return fmt.Errorf("job %d: in heap, not in map", j.id)
 				}
 				if (j.state == beanspike.Reserved) != (j.owner != nil) {
@@ -77,8 +77,8 @@ func (s *store) checkInvariants() error {
 			return fmt.Errorf("tube %q: next %d with evIdx %d", name, t.next, t.evIdx)
 		}
 	}
-	if seen != len(s.jobs) {
-		return fmt.Errorf("%d jobs in heaps, %d in map", seen, len(s.jobs))
+	if seen != s.jobs.len() {
+		return fmt.Errorf("%d jobs in heaps, %d in index", seen, s.jobs.len())
 	}
 	for i, t := range s.events {
 		if t.evIdx != i {

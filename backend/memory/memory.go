@@ -11,9 +11,10 @@
 //
 // Every operation costs O(log n) in the number of jobs of the tubes it
 // touches: each tube keeps its ready, delayed, reserved and buried jobs in
-// heaps, and one map finds a job by ID. Blocked Reserve calls wait in a
-// FIFO list per tube and are handed jobs directly, without polling. One
-// timer per store drives delays, reservation lapses and pause ends.
+// heaps, and one compact hash table finds a job by ID. Blocked Reserve
+// calls wait in a FIFO list per tube and are handed jobs directly, without
+// polling. One timer per store drives delays, reservation lapses and pause
+// ends.
 //
 // TubeStats.Waiting is exact: it counts every blocked Reserve of the
 // store.

@@ -371,7 +371,7 @@ func snapshotAll(q *Queue) string {
 	defer s.mu.Unlock()
 	var b bytes.Buffer
 	for id := uint64(1); id <= s.lastID; id++ {
-		if j := s.jobs[id]; j != nil {
+		if j := s.jobs.get(id); j != nil {
 			fmt.Fprintf(&b, "%d %s %s %d %d %d %d %d %p %v\n", id, j.tube.name, j.state, j.pri, j.key, j.reserves, j.delay, j.ttr, j.owner, j.ext)
 		}
 	}
@@ -528,9 +528,9 @@ func TestAdvanceExact(t *testing.T) {
 	o, _ := beanspike.NewPutOptions(beanspike.WithDelay(10), beanspike.WithTTR(time.Hour))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j1 := s.jobs[uint64(s.put("a", stored{body: "1"}, &o, 1000))]
+	j1 := s.jobs.get(uint64(s.put("a", stored{body: "1"}, &o, 1000)))
 	o.Delay = 5
-	j2 := s.jobs[uint64(s.put("b", stored{body: "2"}, &o, 1000))]
+	j2 := s.jobs.get(uint64(s.put("b", stored{body: "2"}, &o, 1000)))
 	if s.events[0] != j2.tube || s.events[0].next != 1005 {
 		t.Fatalf("first event: %q at %d", s.events[0].name, s.events[0].next)
 	}

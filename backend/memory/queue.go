@@ -110,7 +110,7 @@ func (s *store) put(name string, b stored, o *beanspike.PutOptions, now int64) b
 		t.skipped++
 	}
 	t.total++
-	s.jobs[j.id] = j
+	s.jobs.add(j)
 	if o.Delay > 0 {
 		s.toDelayed(j, after(now, o.Delay))
 	} else {
@@ -295,7 +295,7 @@ func (q *Queue) lockJob(ctx context.Context, id beanspike.ID, check func(*job) e
 	s := q.s
 	now := s.lock()
 	var err error
-	j := s.jobs[uint64(id)]
+	j := s.jobs.get(uint64(id))
 	switch {
 	case q.closed:
 		err = errClosed()
@@ -678,7 +678,7 @@ func (q *Queue) DeleteTube(ctx context.Context, tube string) (int, error) {
 				delete(j.owner.held, j)
 				j.owner = nil
 			}
-			delete(s.jobs, j.id)
+			s.jobs.remove(j)
 			n++
 		}
 		h.jobs = nil

@@ -113,7 +113,7 @@ type store struct {
 	maxBody int
 	codec   *codec.LZ4
 
-	jobs   map[uint64]*job
+	jobs   jobIndex
 	tubes  map[string]*tube
 	lastID uint64
 	seq    int64 // orders ready and buried jobs
@@ -137,7 +137,6 @@ func newStore(o *options) (*store, error) {
 		base:    time.Now(),
 		maxBody: o.maxBodySize,
 		codec:   c,
-		jobs:    make(map[uint64]*job),
 		tubes:   make(map[string]*tube),
 		armedAt: never,
 	}, nil
@@ -250,7 +249,7 @@ func (s *store) toBuried(j *job) {
 // remove deletes j from the store.
 func (s *store) remove(j *job) {
 	s.take(j)
-	delete(s.jobs, j.id)
+	s.jobs.remove(j)
 }
 
 // --- timed events ----------------------------------------------------------
@@ -355,7 +354,7 @@ func (s *store) stop() {
 		s.timer.Stop()
 	}
 	s.armedAt = never
-	s.jobs = nil
+	s.jobs.reset()
 	s.tubes = nil
 	s.events = nil
 	s.pending = nil
