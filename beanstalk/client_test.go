@@ -134,18 +134,7 @@ func TestDifferentialClient(t *testing.T) {
 	_, addr := startFrontEnd(t)
 	want := clientSession(t, bd.addr)
 	got := clientSession(t, addr)
-	for i := 0; i < max(len(want), len(got)); i++ {
-		var w, g string
-		if i < len(want) {
-			w = want[i]
-		}
-		if i < len(got) {
-			g = got[i]
-		}
-		if w != g {
-			t.Errorf("step %d differs:\nbeanstalkd: %s\nfront end:  %s", i, w, g)
-		}
-	}
+	diffTranscripts(t, "step", want, got)
 	if t.Failed() {
 		t.Logf("beanstalkd:\n%s", strings.Join(want, "\n"))
 	}

@@ -288,11 +288,7 @@ func (c *conn) exec(cmd *command) bool {
 		}
 		err := c.q.Delete(ctx, id)
 		c.settle(id, err)
-		if err != nil {
-			return c.fail(err)
-		}
-		c.reply(msgDeleted)
-		return true
+		return c.answer(err, msgDeleted)
 
 	case opRelease:
 		if id == 0 {
@@ -300,11 +296,7 @@ func (c *conn) exec(cmd *command) bool {
 		}
 		err := c.q.Release(ctx, id, cmd.pri, seconds(cmd.delay))
 		c.settle(id, err)
-		if err != nil {
-			return c.fail(err)
-		}
-		c.reply(msgReleased)
-		return true
+		return c.answer(err, msgReleased)
 
 	case opBury:
 		if id == 0 {
@@ -312,11 +304,7 @@ func (c *conn) exec(cmd *command) bool {
 		}
 		err := c.q.Bury(ctx, id, cmd.pri, "")
 		c.settle(id, err)
-		if err != nil {
-			return c.fail(err)
-		}
-		c.reply(msgBuried)
-		return true
+		return c.answer(err, msgBuried)
 
 	case opTouch:
 		if id == 0 {
@@ -368,11 +356,7 @@ func (c *conn) exec(cmd *command) bool {
 		if id == 0 {
 			break
 		}
-		if err := c.q.KickJob(ctx, id); err != nil {
-			return c.fail(err)
-		}
-		c.reply(msgKicked)
-		return true
+		return c.answer(c.q.KickJob(ctx, id), msgKicked)
 
 	case opStatsJob:
 		if id == 0 {
@@ -470,11 +454,7 @@ func (c *conn) exec(cmd *command) bool {
 				return c.fail(err)
 			}
 		}
-		if err := c.q.PauseTube(ctx, cmd.tube, seconds(cmd.delay)); err != nil {
-			return c.fail(err)
-		}
-		c.reply(msgPaused)
-		return true
+		return c.answer(c.q.PauseTube(ctx, cmd.tube, seconds(cmd.delay)), msgPaused)
 
 	case opDeleteTube:
 		n, err := c.q.DeleteTube(ctx, cmd.tube)
@@ -748,6 +728,17 @@ func (c *conn) fail(err error) bool {
 }
 
 func (c *conn) reply(msg string) { c.w.WriteString(msg) }
+
+// answer replies msg to a command whose backend call succeeded, or
+// answers err as fail does. It returns false when the connection must
+// close.
+func (c *conn) answer(err error, msg string) bool {
+	if err != nil {
+		return c.fail(err)
+	}
+	c.reply(msg)
+	return true
+}
 
 // replyUint sends a word and a number: INSERTED, KICKED, WATCHING.
 func (c *conn) replyUint(word string, n uint64) {

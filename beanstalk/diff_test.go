@@ -241,15 +241,11 @@ func sortedList(entry string) string {
 	return entry[:i+4] + strings.Join(items, "\n") + "\n"
 }
 
-// compare runs script against beanstalkd, started with args, and the
-// front end, made with opts, and reports every difference.
-func compare(t *testing.T, script []step, args []string, opts ...Option) {
+// diffTranscripts reports each line, named what and its index, where
+// the front end's transcript got differs from beanstalkd's want.
+func diffTranscripts(t *testing.T, what string, want, got []string) {
 	t.Helper()
-	bd := startBeanstalkd(t, args...)
-	srv, fAddr := startFrontEnd(t, opts...)
-	want := session(t, bd.addr, func() { bd.cmd.Process.Signal(syscall.SIGUSR1) }, script)
-	got := session(t, fAddr, func() { srv.SetDraining(true) }, script)
-	for i := 0; i < max(len(want), len(got)); i++ {
+	for i := range max(len(want), len(got)) {
 		var w, g string
 		if i < len(want) {
 			w = want[i]
@@ -258,9 +254,20 @@ func compare(t *testing.T, script []step, args []string, opts ...Option) {
 			g = got[i]
 		}
 		if w != g {
-			t.Errorf("reply %d differs:\nbeanstalkd: %q\nfront end:  %q", i, w, g)
+			t.Errorf("%s %d differs:\nbeanstalkd: %q\nfront end:  %q", what, i, w, g)
 		}
 	}
+}
+
+// compare runs script against beanstalkd, started with args, and the
+// front end, made with opts, and reports every difference.
+func compare(t *testing.T, script []step, args []string, opts ...Option) {
+	t.Helper()
+	bd := startBeanstalkd(t, args...)
+	srv, fAddr := startFrontEnd(t, opts...)
+	want := session(t, bd.addr, func() { bd.cmd.Process.Signal(syscall.SIGUSR1) }, script)
+	got := session(t, fAddr, func() { srv.SetDraining(true) }, script)
+	diffTranscripts(t, "reply", want, got)
 	if t.Failed() {
 		t.Logf("beanstalkd transcript:\n%s", strings.Join(want, "\n"))
 		t.Logf("front end transcript:\n%s", strings.Join(got, "\n"))

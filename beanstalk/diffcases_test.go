@@ -198,7 +198,7 @@ var diffCases = []diffCase{
 		send(1, "reserve-with-timeout 5\r\n"), // DEADLINE_SOON after ~1s
 		silent(1, 500*time.Millisecond),
 		recv(1, 3*time.Second),
-		pause(1500 * time.Millisecond), // the reservation lapses
+		pause(2500 * time.Millisecond), // the reservation lapses, with a second to spare
 		do(1, "touch $3\r\n"),
 		do(0, "stats-job $3\r\n"),
 		do(0, "put 0 0 3 1\r\nd\r\n"),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/backend/memory"
+	"github.com/beanspike/beanspike/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
@@ -24,14 +25,8 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	// The fuzzing engine keeps goroutines of its own.
 	if f := flag.Lookup("test.fuzz"); code == 0 && (f == nil || f.Value.String() == "") {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			os.Stderr.WriteString("goroutines leaked:\n" + string(buf))
+		if err := leaktest.Wait(before); err != nil {
+			os.Stderr.WriteString("goroutines leaked: " + err.Error() + "\n")
 			code = 1
 		}
 	}

@@ -436,13 +436,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shuttingDown.Store(true)
 	s.draining.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.closeListenersLocked()
 	s.mu.Unlock()
 	s.drainCancel()
 	for _, c := range conns {
@@ -465,12 +459,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close stops the server at once: it closes the listeners and every
-// connection, whose reservations return to ready, and waits for the
-// connections' goroutines to end. Close is idempotent and returns nil.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
+// closeListenersLocked closes the listeners and returns the open
+// connections. s.mu must be held.
+func (s *Server) closeListenersLocked() []*conn {
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -478,6 +469,16 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	return conns
+}
+
+// Close stops the server at once: it closes the listeners and every
+// connection, whose reservations return to ready, and waits for the
+// connections' goroutines to end. Close is idempotent and returns nil.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.closeListenersLocked()
 	s.mu.Unlock()
 	s.cancel()
 	for _, c := range conns {

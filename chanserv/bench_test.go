@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike/chanserv"
-	"github.com/beanspike/beanspike/chanserv/memmux"
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 )
 
 // benchHandler is zenhotels/chanserv's benchmark source function: sources
@@ -104,9 +104,9 @@ func (m cpuMeter) report(b *testing.B) {
 }
 
 func benchEnv(b *testing.B, mux string, h chanserv.Handler, clOpts ...chanserv.Option) env {
-	mk := muxes[1].make
+	mk := muxtest.Vnet
 	if mux == "memmux" {
-		mk = func(testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer) { n := memmux.New(); return n, n }
+		mk = muxtest.Memmux
 	}
 	return newEnv(b, mk, h, nil, clOpts)
 }

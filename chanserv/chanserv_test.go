@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike/chanserv"
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
+	"github.com/beanspike/beanspike/internal/leaktest"
 )
-
-type mkFunc = func(testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer)
 
 // readAll reads every source of r: headers and frames in arrival order.
 func readAll(ctx context.Context, r *chanserv.Response) (map[string][][]byte, error) {
@@ -55,7 +55,7 @@ func readAll(ctx context.Context, r *chanserv.Response) (map[string][][]byte, er
 }
 
 func TestHappyPath(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			if req.Service != "svc" {
 				return fmt.Errorf("service %q", req.Service)
@@ -106,7 +106,7 @@ func TestHappyPath(t *testing.T) {
 
 func TestManySources(t *testing.T) {
 	const sources, frames = 200, 50
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			var wg sync.WaitGroup
 			errs := make(chan error, sources)
@@ -160,7 +160,7 @@ func TestManySources(t *testing.T) {
 }
 
 func TestLargeFrames(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		big := make([]byte, 4<<20)
 		rand.Read(big)
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
@@ -197,7 +197,7 @@ func TestLargeFrames(t *testing.T) {
 }
 
 func TestFrameSizeLimits(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		writeErr := make(chan error, 1)
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			s, err := w.NewSource(ctx, nil)
@@ -247,7 +247,7 @@ func TestSlowConsumer(t *testing.T) {
 		window    = 16 * frameSize
 		total     = 600
 	)
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		var written atomic.Int64
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			s, err := w.NewSource(ctx, nil)
@@ -341,7 +341,7 @@ func streamer(n int, ended chan<- error) chanserv.Handler {
 }
 
 func TestConsumerWalksAway(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		ended := make(chan error, 16)
 		e := newEnv(t, mk, streamer(3, ended), nil, nil)
 
@@ -395,7 +395,7 @@ func TestConsumerWalksAway(t *testing.T) {
 			if _, err := srcs[0].Next(testCtx(t)); !errors.Is(err, chanserv.ErrClosed) {
 				t.Fatalf("source after Close: %v", err)
 			}
-			waitGoroutines(t, base+1) // +1: this subtest's goroutine
+			leaktest.AtMost(t, base+1) // +1: this subtest's goroutine
 		})
 		t.Run("CancelContext", func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -408,7 +408,7 @@ func TestConsumerWalksAway(t *testing.T) {
 			if _, err := r.Next(testCtx(t)); !errors.Is(err, context.Canceled) {
 				t.Fatalf("response after cancel: %v", err)
 			}
-			waitGoroutines(t, base+1) // +1: this subtest's goroutine
+			leaktest.AtMost(t, base+1) // +1: this subtest's goroutine
 		})
 		t.Run("Abandon", func(t *testing.T) {
 			// Dropped without Close: the garbage collector closes them.
@@ -418,7 +418,7 @@ func TestConsumerWalksAway(t *testing.T) {
 			}
 			// The sources or the response may be collected first.
 			expectEnded(context.Canceled, chanserv.ErrSourceClosed)
-			waitGoroutines(t, base+1) // +1: this subtest's goroutine
+			leaktest.AtMost(t, base+1) // +1: this subtest's goroutine
 		})
 		t.Run("CloseOneSource", func(t *testing.T) {
 			ctx := testCtx(t)
@@ -442,13 +442,13 @@ func TestConsumerWalksAway(t *testing.T) {
 			for range 2 {
 				<-ended
 			}
-			waitGoroutines(t, base+1) // +1: this subtest's goroutine
+			leaktest.AtMost(t, base+1) // +1: this subtest's goroutine
 		})
 	})
 }
 
 func TestServerFailure(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			ok, err := w.NewSource(ctx, []byte("ok"))
 			if err != nil {
@@ -525,7 +525,7 @@ func TestServerFailure(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		var release chan struct{}
 		var started chan struct{}
 		reset := func() {
@@ -550,7 +550,9 @@ func TestShutdown(t *testing.T) {
 			}
 			return s.Close(nil)
 		})
-		t.Run("Drains", func(t *testing.T) {
+		// start posts a request and waits until its handler has written
+		// the first frame.
+		start := func(t *testing.T) (env, context.Context, *chanserv.Response) {
 			reset()
 			e := newEnv(t, mk, h, nil, nil)
 			ctx := testCtx(t)
@@ -559,6 +561,10 @@ func TestShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			<-started
+			return e, ctx, r
+		}
+		t.Run("Drains", func(t *testing.T) {
+			e, ctx, r := start(t)
 			done := make(chan error, 1)
 			go func() { done <- e.srv.Shutdown(ctx) }()
 			time.Sleep(50 * time.Millisecond)
@@ -580,14 +586,7 @@ func TestShutdown(t *testing.T) {
 			}
 		})
 		t.Run("GraceExpires", func(t *testing.T) {
-			reset()
-			e := newEnv(t, mk, h, nil, nil)
-			ctx := testCtx(t)
-			r, err := e.cl.Post(ctx, "svc", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			<-started
+			e, ctx, r := start(t)
 			sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
 			if err := e.srv.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -608,16 +607,9 @@ func TestShutdown(t *testing.T) {
 			}
 		})
 		t.Run("Close", func(t *testing.T) {
-			reset()
-			e := newEnv(t, mk, h, nil, nil)
-			ctx := testCtx(t)
-			r, err := e.cl.Post(ctx, "svc", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			<-started
+			e, ctx, r := start(t)
 			e.srv.Close()
-			_, err = readAll(ctx, r)
+			_, err := readAll(ctx, r)
 			if !errors.Is(err, chanserv.ErrTruncated) && !errors.Is(err, chanserv.ErrRemote) {
 				t.Fatalf("after Close: %v", err)
 			}
@@ -637,7 +629,7 @@ func TestCompression(t *testing.T) {
 		{},
 		bytes.Repeat([]byte("abcd"), 64),
 	}
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			s, err := w.NewSource(ctx, nil)
 			if err != nil {
@@ -674,7 +666,7 @@ func TestCompression(t *testing.T) {
 // TestMessages is the shape of a streamed reservation: the client grants
 // credits with messages, the server sends one source per credit.
 func TestMessages(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			for {
 				msg, err := req.Recv(ctx)
@@ -738,7 +730,7 @@ func TestMessages(t *testing.T) {
 }
 
 func TestRequestDeadline(t *testing.T) {
-	forEachMux(t, func(t *testing.T, mk mkFunc) {
+	forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 		got := make(chan time.Duration, 1)
 		h := chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
 			d, _ := ctx.Deadline()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike/chanserv"
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 	"github.com/beanspike/beanspike/chanserv/internal/wire"
 )
 
@@ -105,7 +106,7 @@ var echoHandler = chanserv.HandlerFunc(func(ctx context.Context, req *chanserv.R
 func TestMessageCredit(t *testing.T) {
 	for _, window := range []int{1, 2, 64, chanserv.DefaultMessageWindow} {
 		t.Run(fmt.Sprint(window), func(t *testing.T) {
-			forEachMux(t, func(t *testing.T, mk mkFunc) {
+			forEachMux(t, func(t *testing.T, mk muxtest.Maker) {
 				rec := &recordingMux{}
 				e := newEnv(t, func(tb testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer) {
 					sm, cm := mk(tb)

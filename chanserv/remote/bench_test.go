@@ -3,15 +3,17 @@ package remote_test
 import (
 	"context"
 	"testing"
+
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 )
 
 // BenchmarkPut measures one Put round trip, sequentially, over each
 // multiplexer.
 func BenchmarkPut(b *testing.B) {
 	body := make([]byte, 100)
-	for _, m := range muxes {
-		b.Run(m.name, func(b *testing.B) {
-			f := newFixture(b, m.make)
+	for _, m := range muxtest.All() {
+		b.Run(m.Name, func(b *testing.B) {
+			f := newFixture(b, m.Make)
 			q := f.dial(b)
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -264,6 +264,24 @@ func (q *Queue) cancelCall(id uint64) {
 
 // do makes a call that reserves nothing and returns its reply's result.
 func (q *Queue) do(ctx context.Context, op byte, args func([]byte) []byte) (*dec, error) {
+	c, err := q.roundTrip(ctx, op, args)
+	if err != nil {
+		return nil, err
+	}
+	return &c.reply, nil
+}
+
+// peek makes a call whose reply is one job, not reserved.
+func (q *Queue) peek(ctx context.Context, op byte, args func([]byte) []byte) (*beanspike.Job, error) {
+	c, err := q.roundTrip(ctx, op, args)
+	if err != nil {
+		return nil, err
+	}
+	return c.jobs[0], nil
+}
+
+// roundTrip makes a call that reserves nothing and returns it answered.
+func (q *Queue) roundTrip(ctx context.Context, op byte, args func([]byte) []byte) (*call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -292,7 +310,7 @@ func (q *Queue) do(ctx context.Context, op byte, args func([]byte) []byte) (*dec
 		}
 		return nil, c.err
 	}
-	return &c.reply, nil
+	return c, nil
 }
 
 // reserve makes a call whose reply carries reserved jobs: a Reserve of up

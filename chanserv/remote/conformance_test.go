@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 	"github.com/beanspike/beanspike/conformance"
 )
 
@@ -21,11 +22,11 @@ func (s store) NewClient(t *testing.T) beanspike.Queue {
 // memory store, over the in-memory multiplexer and over vnet on loopback
 // TCP.
 func TestConformance(t *testing.T) {
-	for _, m := range muxes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
 			conformance.Run(t, conformance.Harness{
 				NewStore: func(t *testing.T) conformance.Store {
-					return store{newFixture(t, m.make)}
+					return store{newFixture(t, m.Make)}
 				},
 				Capabilities: conformance.Capabilities{
 					// Every call is a round trip on a loaded machine

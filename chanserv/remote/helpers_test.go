@@ -3,7 +3,6 @@ package remote_test
 import (
 	"context"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -12,52 +11,10 @@ import (
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/backend/memory"
 	"github.com/beanspike/beanspike/chanserv"
-	"github.com/beanspike/beanspike/chanserv/memmux"
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 	"github.com/beanspike/beanspike/chanserv/remote"
-	"github.com/beanspike/beanspike/chanserv/vnet"
+	"github.com/beanspike/beanspike/internal/leaktest"
 )
-
-// muxes are the multiplexers every test runs over: each makes the
-// server's and the client's side of one link.
-var muxes = []struct {
-	name string
-	make func(testing.TB) (server, client chanserv.Multiplexer)
-}{
-	{"memmux", func(tb testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer) {
-		n := memmux.New()
-		return n, n
-	}},
-	{"vnet", func(tb testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer) {
-		return vnetPair(tb)
-	}},
-}
-
-// vnetPair links two vnet nodes over loopback TCP.
-func vnetPair(tb testing.TB) (*vnet.Node, *vnet.Node) {
-	tb.Helper()
-	a, err := vnet.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := vnet.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		b.Close()
-		a.Close()
-	})
-	addr, err := a.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := b.Connect(ctx, "tcp", addr.String()); err != nil {
-		tb.Fatal(err)
-	}
-	return a, b
-}
 
 // fixture is a memory store served by a remote server, and the client
 // side of the link to it.
@@ -67,13 +24,23 @@ type fixture struct {
 	cm    chanserv.Multiplexer
 }
 
-func newFixture(tb testing.TB, mk func(testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer), opts ...remote.Option) *fixture {
+func newFixture(tb testing.TB, mk muxtest.Maker, opts ...remote.Option) *fixture {
+	tb.Helper()
+	return wrappedFixture(tb, mk, func(c beanspike.Queue) beanspike.Queue { return c }, opts...)
+}
+
+// wrappedFixture is newFixture whose server gives each session wrap of a
+// client of the store.
+func wrappedFixture(tb testing.TB, mk muxtest.Maker, wrap func(beanspike.Queue) beanspike.Queue, opts ...remote.Option) *fixture {
 	tb.Helper()
 	store, err := memory.New()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := remote.NewServer(func() (beanspike.Queue, error) { return store.NewClient() }, opts...)
+	srv, err := remote.NewServer(func() (beanspike.Queue, error) {
+		c, err := store.NewClient()
+		return wrap(c), err
+	}, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -153,32 +120,10 @@ func eventually(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// leaked returns the stacks of goroutines running code of the remote or
-// chanserv packages, or an empty string.
-func leaked() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if (strings.Contains(g, "beanspike/chanserv") || strings.Contains(g, "hashicorp/yamux")) && !strings.Contains(g, "_test.") {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
-}
-
 // noLeaks fails the test if goroutines of the transport outlive it.
 func noLeaks(tb testing.TB) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s := leaked()
-		if s == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("goroutines left running:\n%s", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leaktest.None(tb, func(g string) bool {
+		return (strings.Contains(g, "beanspike/chanserv") || strings.Contains(g, "hashicorp/yamux")) && !strings.Contains(g, "_test.")
+	})
 }

@@ -227,36 +227,6 @@ func (q *Queue) KickJob(ctx context.Context, id beanspike.ID) error {
 	return q.simple(ctx, opKickJob, idArgs(id))
 }
 
-// peek makes a call whose reply is one job, not reserved.
-func (q *Queue) peek(ctx context.Context, op byte, args func([]byte) []byte) (*beanspike.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	id, c, msg, err := q.begin(op)
-	if err != nil {
-		return nil, err
-	}
-	if err := q.send(ctx, args(msg)); err != nil {
-		q.forget(id, c)
-		return nil, err
-	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		if q.forget(id, c) {
-			q.cancelCall(id)
-			return nil, ctx.Err()
-		}
-	}
-	if c.err != nil {
-		if ctx.Err() != nil && isContextErr(c.err) {
-			return nil, ctx.Err()
-		}
-		return nil, c.err
-	}
-	return c.jobs[0], nil
-}
-
 // Peek returns a job without reserving it; see [beanspike.Queue.Peek].
 func (q *Queue) Peek(ctx context.Context, id beanspike.ID) (*beanspike.Job, error) {
 	return q.peek(ctx, opPeek, idArgs(id))

@@ -10,6 +10,7 @@ import (
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/backend/memory"
 	"github.com/beanspike/beanspike/chanserv"
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 	"github.com/beanspike/beanspike/chanserv/remote"
 )
 
@@ -17,10 +18,10 @@ import (
 // holds a job: the server closes its session's client, so the job is
 // ready again at once, long before its TTR, and was not timed out.
 func TestSessionDropReturnsReservations(t *testing.T) {
-	for _, m := range muxes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
 			ctx := testCtx(t)
-			f := newFixture(t, m.make)
+			f := newFixture(t, m.Make)
 			cm := &cutMux{Multiplexer: f.cm}
 			worker := dialMux(t, cm)
 			other := f.dial(t)
@@ -74,38 +75,22 @@ func (q slowQueue) Reserve(ctx context.Context, tubes ...string) (*beanspike.Job
 	return j, err
 }
 
-func slowFixture(t *testing.T, mk func(testing.TB) (chanserv.Multiplexer, chanserv.Multiplexer), delay time.Duration, reserved chan beanspike.ID) (*memory.Queue, chanserv.Multiplexer) {
+func slowFixture(t *testing.T, mk muxtest.Maker, delay time.Duration, reserved chan beanspike.ID) (*memory.Queue, chanserv.Multiplexer) {
 	t.Helper()
-	store, err := memory.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := remote.NewServer(func() (beanspike.Queue, error) {
-		c, err := store.NewClient()
-		return slowQueue{Queue: c, delay: delay, reserved: reserved}, err
+	f := wrappedFixture(t, mk, func(c beanspike.Queue) beanspike.Queue {
+		return slowQueue{Queue: c, delay: delay, reserved: reserved}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm, cm := mk(t)
-	if err := srv.Listen(sm, remote.DefaultService); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		store.Close()
-	})
-	return store, cm
+	return f.store, f.cm
 }
 
 // TestAbandonedReservationReleased gives up on a Reserve before the
 // server answers: the job the server reserves afterwards reaches no
 // caller, so the client releases it at once.
 func TestAbandonedReservationReleased(t *testing.T) {
-	for _, m := range muxes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
 			ctx := testCtx(t)
-			store, cm := slowFixture(t, m.make, 300*time.Millisecond, nil)
+			store, cm := slowFixture(t, m.Make, 300*time.Millisecond, nil)
 			q := dialMux(t, cm, remote.WithCallTimeout(20*time.Millisecond))
 			id, err := store.Put(ctx, "t", []byte("x"), beanspike.WithTTR(time.Hour))
 			if err != nil {
@@ -131,11 +116,11 @@ func TestAbandonedReservationReleased(t *testing.T) {
 // reserving a job for it: the job cannot be delivered, and is ready
 // again at once rather than after its TTR.
 func TestDeliveryFailureReleases(t *testing.T) {
-	for _, m := range muxes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
 			ctx := testCtx(t)
 			reserved := make(chan beanspike.ID, 1)
-			store, cm := slowFixture(t, m.make, 100*time.Millisecond, reserved)
+			store, cm := slowFixture(t, m.Make, 100*time.Millisecond, reserved)
 			cut := &cutMux{Multiplexer: cm}
 			q := dialMux(t, cut)
 			id, err := store.Put(ctx, "t", []byte("x"), beanspike.WithTTR(time.Hour))
@@ -174,7 +159,7 @@ func TestDeliveryFailureReleases(t *testing.T) {
 // TestErrorsCrossTheWire checks that failures keep their sentinel.
 func TestErrorsCrossTheWire(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, muxes[0].make)
+	f := newFixture(t, muxtest.Memmux)
 	q := f.dial(t)
 	if err := q.Delete(ctx, 12345); !errors.Is(err, beanspike.ErrNotFound) {
 		t.Errorf("Delete of an unknown job = %v, want ErrNotFound", err)
@@ -208,10 +193,10 @@ func TestErrorsCrossTheWire(t *testing.T) {
 
 // TestLargeBodies sends bodies that travel in frames, not inline.
 func TestLargeBodies(t *testing.T) {
-	for _, m := range muxes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
 			ctx := testCtx(t)
-			f := newFixture(t, m.make)
+			f := newFixture(t, m.Make)
 			q := f.dial(t)
 			var reqs []beanspike.PutRequest
 			for _, n := range []int{64<<10 - 1, 64 << 10, 64<<10 + 1, 300 << 10, 1 << 20} {
@@ -245,10 +230,10 @@ func TestLargeBodies(t *testing.T) {
 // TestShutdown shuts the server down under a client blocked in Reserve:
 // the Reserve fails with ErrUnavailable, and Shutdown returns.
 func TestShutdown(t *testing.T) {
-	for _, m := range muxes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
 			ctx := testCtx(t)
-			f := newFixture(t, m.make)
+			f := newFixture(t, m.Make)
 			q := f.dial(t)
 			if err := q.PauseTube(ctx, "t", 0); err != nil { // makes the tube
 				t.Fatal(err)
@@ -285,11 +270,11 @@ func TestShutdown(t *testing.T) {
 // with a blocked Reserve, a cut connection, the server's Close — and
 // checks that no goroutine of the transport survives.
 func TestNoGoroutineLeaks(t *testing.T) {
-	for _, m := range muxes {
-		t.Run(m.name, func(t *testing.T) {
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
 			t.Run("run", func(t *testing.T) {
 				ctx := testCtx(t)
-				f := newFixture(t, m.make)
+				f := newFixture(t, m.Make)
 				var n atomic.Int32
 				for i := range 3 {
 					cm := &cutMux{Multiplexer: f.cm}

@@ -1,7 +1,6 @@
 package vnet_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,38 +10,12 @@ import (
 
 	"golang.org/x/net/nettest"
 
+	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 	"github.com/beanspike/beanspike/chanserv/vnet"
 )
 
-// pair returns two nodes linked over loopback TCP; a listens, b connects.
-func pair(t testing.TB) (a, b *vnet.Node) {
-	t.Helper()
-	a, err := vnet.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = vnet.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		b.Close()
-		a.Close()
-	})
-	addr, err := a.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := b.Connect(ctx, "tcp", addr.String()); err != nil {
-		t.Fatal(err)
-	}
-	return a, b
-}
-
 func TestConn(t *testing.T) {
-	a, b := pair(t)
+	a, b := muxtest.VnetPair(t)
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 		l, err := a.Bind("", ":0")
 		if err != nil {
@@ -77,7 +50,7 @@ func TestConn(t *testing.T) {
 }
 
 func TestDialWaitsForAdvertisement(t *testing.T) {
-	a, b := pair(t)
+	a, b := muxtest.VnetPair(t)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -113,7 +86,7 @@ func TestDialWaitsForAdvertisement(t *testing.T) {
 }
 
 func TestDialUnknown(t *testing.T) {
-	_, b := pair(t)
+	_, b := muxtest.VnetPair(t)
 	start := time.Now()
 	_, err := b.DialTimeout("", "nobody", 100*time.Millisecond)
 	if !errors.Is(err, vnet.ErrNoRoute) {
@@ -125,7 +98,7 @@ func TestDialUnknown(t *testing.T) {
 }
 
 func TestUnboundAfterAdvertise(t *testing.T) {
-	a, b := pair(t)
+	a, b := muxtest.VnetPair(t)
 	l, err := a.Bind("", "svc")
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +122,7 @@ func TestManyStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many streams: skipped in -short")
 	}
-	a, b := pair(t)
+	a, b := muxtest.VnetPair(t)
 	l, err := a.Bind("", "echo")
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +160,7 @@ func TestManyStreams(t *testing.T) {
 }
 
 func TestCloseNodeFailsStreams(t *testing.T) {
-	a, b := pair(t)
+	a, b := muxtest.VnetPair(t)
 	l, err := a.Bind("", "svc")
 	if err != nil {
 		t.Fatal(err)

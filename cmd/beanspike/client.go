@@ -217,21 +217,13 @@ func (a *app) delete(ctx context.Context, args []string) error {
 	})
 }
 
-// take reserves job id for release or bury: a client command holds no
-// reservation of its own, so it takes the job first, as reserve-job.
-func take(ctx context.Context, q beanspike.Queue, id beanspike.ID) (*beanspike.Job, error) {
-	j, err := q.ReserveJob(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("take job %d (it must be ready, delayed or buried): %w", id, err)
-	}
-	return j, nil
-}
-
-func (a *app) release(ctx context.Context, args []string) error {
-	fs := a.flags("release", "ID")
+// withTaken runs release or bury: its argument is one job ID, and -pri
+// sets the job's new priority. A client command holds no reservation of
+// its own, so withTaken takes the job first, as reserve-job, then calls f
+// with the priority to give it: -pri if set, else the job's.
+func (a *app) withTaken(ctx context.Context, fs *flag.FlagSet, args []string, f func(ctx context.Context, q beanspike.Queue, id beanspike.ID, pri uint32) error) error {
 	cf := a.clientFlags(fs)
 	pri := fs.Int64("pri", -1, "new `priority` (default: keep the job's)")
-	delay := fs.Duration("delay", 0, "delay the job this long")
 	if err := parse(fs, args, 1, 1); err != nil {
 		return err
 	}
@@ -243,47 +235,35 @@ func (a *app) release(ctx context.Context, args []string) error {
 		return usageErr(fs, "priority %d over 2^32-1", *pri)
 	}
 	return a.withConn(ctx, cf, func(ctx context.Context, q beanspike.Queue) error {
-		j, err := take(ctx, q, id)
+		j, err := q.ReserveJob(ctx, id)
 		if err != nil {
-			return err
+			return fmt.Errorf("take job %d (it must be ready, delayed or buried): %w", id, err)
 		}
 		p := j.Priority
 		if *pri >= 0 {
 			p = uint32(*pri)
 		}
-		if err := q.Release(ctx, id, p, *delay); err != nil {
+		return f(ctx, q, id, p)
+	})
+}
+
+func (a *app) release(ctx context.Context, args []string) error {
+	fs := a.flags("release", "ID")
+	delay := fs.Duration("delay", 0, "delay the job this long")
+	return a.withTaken(ctx, fs, args, func(ctx context.Context, q beanspike.Queue, id beanspike.ID, pri uint32) error {
+		if err := q.Release(ctx, id, pri, *delay); err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "released %d (priority %d, delay %s)\n", id, p, *delay)
+		fmt.Fprintf(a.stdout, "released %d (priority %d, delay %s)\n", id, pri, *delay)
 		return nil
 	})
 }
 
 func (a *app) bury(ctx context.Context, args []string) error {
 	fs := a.flags("bury", "ID")
-	cf := a.clientFlags(fs)
-	pri := fs.Int64("pri", -1, "new `priority` (default: keep the job's)")
 	reason := fs.String("reason", "", "why the job is buried (stats -job shows it)")
-	if err := parse(fs, args, 1, 1); err != nil {
-		return err
-	}
-	id, err := parseID(fs, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	if *pri > 1<<32-1 {
-		return usageErr(fs, "priority %d over 2^32-1", *pri)
-	}
-	return a.withConn(ctx, cf, func(ctx context.Context, q beanspike.Queue) error {
-		j, err := take(ctx, q, id)
-		if err != nil {
-			return err
-		}
-		p := j.Priority
-		if *pri >= 0 {
-			p = uint32(*pri)
-		}
-		if err := q.Bury(ctx, id, p, *reason); err != nil {
+	return a.withTaken(ctx, fs, args, func(ctx context.Context, q beanspike.Queue, id beanspike.ID, pri uint32) error {
+		if err := q.Bury(ctx, id, pri, *reason); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "buried %d\n", id)
