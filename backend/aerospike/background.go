@@ -105,9 +105,7 @@ func (q *Queue) flushCleanup(ctx context.Context) {
 		for i, id := range ids {
 			keys[i] = id
 		}
-		p := batchWritePolicy(nil)
-		p.RecordExistsAction = as.UPDATE_ONLY
-		recs = append(recs, as.NewBatchWrite(p, q.shardKey(ref), as.MapRemoveByKeyListOp(binDeleting, keys, as.MapReturnType.NONE)))
+		recs = append(recs, as.NewBatchWrite(q.s.bwUpdate, q.shardKey(ref), as.MapRemoveByKeyListOp(binDeleting, keys, as.MapReturnType.NONE)))
 		refs = append(refs, ref)
 	}
 	q.batch(ctx, recs)
@@ -171,7 +169,7 @@ func (q *Queue) repairDeletes(ctx context.Context, ref shardRef) error {
 	var rec *as.Record
 	err := q.retry(ctx, func() error {
 		var err error
-		rec, err = q.s.client.Operate(q.writePolicy(ctx, nil), key,
+		rec, err = q.s.client.Operate(q.plainWritePolicy(ctx), key,
 			as.MapGetByRankRangeCountOp(binDeleting, 0, 256, as.MapReturnType.KEY_VALUE))
 		return err
 	})

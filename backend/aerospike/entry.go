@@ -3,6 +3,7 @@ package aerospike
 import (
 	"cmp"
 	"encoding/binary"
+	"math/bits"
 	"time"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
@@ -81,26 +82,39 @@ type entry struct {
 	reason string
 }
 
-// list returns e as stored.
+// list returns e as stored, as the client's generic values.
 func (e *entry) list() []any {
-	return []any{e.k1, e.k2, e.pack()}
+	return []any{e.k1, e.k2, e.appendPacked(make([]byte, 0, e.packedLen()))}
 }
 
-// pack encodes the fields of e that do not rank it.
-func (e *entry) pack() []byte {
-	b := make([]byte, 0, 48+len(e.reason))
-	for _, v := range [...]int64{
+// fields returns the fields of e that do not rank it, in packed order.
+func (e *entry) fields() [11]int64 {
+	return [...]int64{
 		int64(e.pri), e.ttr, int64(e.reserves), int64(e.timeouts), int64(e.releases),
 		int64(e.buries), int64(e.kicks), e.delay, e.owner[0], e.owner[1], e.put,
-	} {
+	}
+}
+
+// appendPacked appends the fields of e that do not rank it, as varints
+// followed by the bury reason.
+func (e *entry) appendPacked(b []byte) []byte {
+	for _, v := range e.fields() {
 		b = binary.AppendVarint(b, v)
 	}
 	return append(b, e.reason...)
 }
 
-// exp returns e as an expression value, to compare with a stored entry.
-func (e *entry) exp() *as.Expression {
-	return as.ExpListValueVal(e.list()...)
+// packedLen is the length of what appendPacked appends.
+func (e *entry) packedLen() int {
+	n := len(e.reason)
+	for _, v := range e.fields() {
+		ux := uint64(v) << 1
+		if v < 0 {
+			ux = ^ux
+		}
+		n += (bits.Len64(ux|1) + 6) / 7
+	}
+	return n
 }
 
 // parseEntry decodes a stored entry.

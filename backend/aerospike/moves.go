@@ -21,25 +21,21 @@ type move struct {
 	new  entry
 }
 
-// guard returns the filter that holds when every move's entry is still
-// as observed: the compare half of a compare-and-swap on map entries.
-func guard(moves []move) *as.Expression {
-	conds := make([]*as.Expression, len(moves))
-	for i, m := range moves {
-		conds[i] = as.ExpEq(
-			as.ExpMapGetByKey(as.MapReturnType.VALUE, as.ExpTypeLIST,
-				as.ExpIntVal(int64(m.id)), as.ExpMapBin(m.from)),
-			m.old.exp())
-	}
-	if len(conds) == 1 {
-		return conds[0]
-	}
-	return as.ExpAnd(conds...)
-}
-
 // moveOps returns the operations that apply moves: removals first, then
 // puts, grouped by map.
 func (q *Queue) moveOps(moves []move) []*as.Operation {
+	if len(moves) == 1 {
+		// The common case: one job changes maps, or its entry changes.
+		m := &moves[0]
+		ops := make([]*as.Operation, 0, 4)
+		if m.from != m.to {
+			ops = append(ops, as.MapRemoveByKeyOp(m.from, int64(m.id), as.MapReturnType.NONE))
+		}
+		if m.to != "" {
+			ops = append(ops, as.MapPutOp(q.s.mapPolicy, m.to, int64(m.id), m.new.value()))
+		}
+		return ops
+	}
 	var ops []*as.Operation
 	for _, bin := range stateBins {
 		var keys []any
@@ -57,49 +53,51 @@ func (q *Queue) moveOps(moves []move) []*as.Operation {
 		}
 	}
 	for _, bin := range stateBins {
-		items := map[any]any{}
-		var one move
-		for _, m := range moves {
-			if m.to == bin {
-				items[int64(m.id)] = m.new.list()
-				one = m
+		var items map[any]any
+		var one *move
+		for i := range moves {
+			m := &moves[i]
+			if m.to != bin {
+				continue
 			}
+			if one != nil && items == nil {
+				items = map[any]any{int64(one.id): one.new.value()}
+			}
+			if items != nil {
+				items[int64(m.id)] = m.new.value()
+			}
+			one = m
 		}
-		switch len(items) {
-		case 0:
-		case 1:
-			ops = append(ops, as.MapPutOp(q.s.mapPolicy, bin, int64(one.id), one.new.list()))
-		default:
+		switch {
+		case items != nil:
 			ops = append(ops, as.MapPutItemsOp(q.s.mapPolicy, bin, items))
+		case one != nil:
+			ops = append(ops, as.MapPutOp(q.s.mapPolicy, bin, int64(one.id), one.new.value()))
 		}
 	}
 	return ops
 }
 
-// casPolicy is the write policy of a guarded move: it never creates the
-// index record (a filter is not evaluated on a record that does not
-// exist), so a move into a deleted tube fails instead of resurrecting it.
-func (q *Queue) casPolicy(ctx context.Context, moves []move) *as.WritePolicy {
-	p := q.writePolicy(ctx, guard(moves))
-	p.RecordExistsAction = as.UPDATE_ONLY
-	return p
-}
-
 // apply performs moves, with the extra operations, atomically on the
-// index record ref if every moved entry is still as observed. It reports
-// whether the moves took effect. Transient failures are retried; after a
-// failure that leaves the outcome in doubt, a failed guard is checked
-// against the intended result.
+// index record ref if every moved entry is still as observed. The write
+// never creates the index record (a filter is not evaluated on a record
+// that does not exist), so a move into a deleted tube fails instead of
+// resurrecting it. It reports whether the moves took effect. Transient
+// failures are retried; after a failure that leaves the outcome in
+// doubt, a failed guard is checked against the intended result.
 func (q *Queue) apply(ctx context.Context, ref shardRef, moves []move, extra ...*as.Operation) (bool, error) {
 	if len(moves) == 0 {
 		return false, nil
 	}
 	key := q.shardKey(ref)
 	ops := append(q.moveOps(moves), extra...)
+	filter := guard(moves)
 	var b backoff
 	doubt := false
 	for {
-		_, err := q.s.client.Operate(q.casPolicy(ctx, moves), key, ops...)
+		p := q.writePolicy(ctx, filter)
+		p.RecordExistsAction = as.UPDATE_ONLY
+		_, err := q.s.client.Operate(p, key, ops...)
 		if err == nil {
 			q.s.ready.moved(ref, moves)
 			return true, nil
@@ -173,7 +171,7 @@ func (q *Queue) readEntries(ctx context.Context, ref shardRef, ids []beanspike.I
 	var rec *as.Record
 	err := q.retry(ctx, func() error {
 		var err error
-		rec, err = q.s.client.Operate(q.writePolicy(ctx, nil), q.shardKey(ref), ops...)
+		rec, err = q.s.client.Operate(q.plainWritePolicy(ctx), q.shardKey(ref), ops...)
 		return err
 	})
 	if err != nil {
@@ -278,7 +276,7 @@ func (q *Queue) sweep(ctx context.Context, ref shardRef) error {
 		var rec *as.Record
 		err := q.retry(ctx, func() error {
 			var err error
-			rec, err = q.s.client.Operate(q.writePolicy(ctx, nil), key, ops...)
+			rec, err = q.s.client.Operate(q.plainWritePolicy(ctx), key, ops...)
 			return err
 		})
 		if err != nil {

@@ -100,7 +100,7 @@ func (q *Queue) Delete(ctx context.Context, id beanspike.ID) error {
 		}
 		ok, err := q.apply(ctx, ref, []move{m},
 			as.MapPutOp(deletingPolicy, binDeleting, int64(id), q.nowNs()),
-			as.AddOp(as.NewBin(binDeletes, 1)))
+			q.s.opDeleted)
 		if err != nil {
 			return err
 		}

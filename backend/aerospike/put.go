@@ -50,7 +50,8 @@ func (q *Queue) prepare(tube string, body []byte, opts []beanspike.PutOption) (n
 		}
 	}
 	if !j.compressed {
-		j.stored = append([]byte(nil), body...)
+		// Written before Put returns, and not kept: no copy is needed.
+		j.stored = body
 	}
 	return j, nil
 }
@@ -111,9 +112,10 @@ func (q *Queue) PutBatch(ctx context.Context, reqs []beanspike.PutRequest) ([]be
 
 // putGroup is the part of a put batch that goes to one index record.
 type putGroup struct {
-	ref  shardRef
-	jobs []int // indexes into the batch
-	done bool
+	ref   shardRef
+	jobs  []int // indexes into the batch
+	done  bool
+	doubt bool // a write whose outcome is unknown may have applied
 }
 
 // put writes jobs. It returns the IDs of the jobs put, in order, up to
@@ -129,8 +131,9 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 	if err != nil {
 		return nil, err
 	}
-	groups := map[shardRef]*putGroup{}
-	var order []*putGroup
+	// Groups are found by a scan while few, by a map beyond.
+	var groups map[shardRef]*putGroup
+	order := make([]*putGroup, 0, 1)
 	now := q.nowNs()
 	for i := range jobs {
 		j := &jobs[i]
@@ -147,18 +150,34 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 			j.bin, j.e = binReady, e.asReady(seq)
 		}
 		ref := shardRef{j.tube, q.shardOf(j.id)}
-		g := groups[ref]
+		var g *putGroup
+		if groups != nil {
+			g = groups[ref]
+		} else {
+			for _, o := range order {
+				if o.ref == ref {
+					g = o
+					break
+				}
+			}
+		}
 		if g == nil {
 			g = &putGroup{ref: ref}
-			groups[ref] = g
 			order = append(order, g)
+			if groups != nil {
+				groups[ref] = g
+			} else if len(order) > 8 {
+				groups = make(map[shardRef]*putGroup, 2*len(order))
+				for _, o := range order {
+					groups[o.ref] = o
+				}
+			}
 		}
 		g.jobs = append(g.jobs, i)
 	}
 
-	recDone := make([]bool, len(jobs))
-	recDoubt := make([]bool, len(jobs))
-	groupDoubt := map[*putGroup]bool{}
+	flags := make([]bool, 3*len(jobs))
+	recDone, recDoubt, put := flags[:len(jobs)], flags[len(jobs):2*len(jobs)], flags[2*len(jobs):]
 	var fresh []string
 	var b backoff
 	var failure error
@@ -169,21 +188,21 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 		// A group whose write may have been applied is checked before it
 		// is sent again, so that no entry is put twice.
 		for _, g := range order {
-			if !g.done && groupDoubt[g] {
+			if !g.done && g.doubt {
 				ok, err := q.groupLanded(ctx, g, jobs)
 				if err != nil {
 					failure = err
 					break
 				}
 				g.done = ok
-				groupDoubt[g] = false
+				g.doubt = false
 			}
 		}
 		if failure != nil {
 			break
 		}
-		var recs []as.BatchRecordIfc
-		var recIdx []int
+		recs := make([]as.BatchRecordIfc, 0, len(jobs)+len(order))
+		recIdx := make([]int, 0, len(jobs))
 		var grpIdx []*putGroup
 		for i := range jobs {
 			if !recDone[i] && !skipRecord {
@@ -228,7 +247,7 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 					fresh = append(fresh, g.ref.tube)
 				}
 			case transient(br.ResultCode):
-				groupDoubt[g] = groupDoubt[g] || codeInDoubt(br)
+				g.doubt = g.doubt || codeInDoubt(br)
 				last = batchErr(br)
 			default:
 				failure = interpretError(batchErr(br))
@@ -252,13 +271,11 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 		}
 	}
 
-	put := make([]bool, len(jobs))
 	for _, g := range order {
 		for _, i := range g.jobs {
 			put[i] = g.done && recDone[i]
 		}
 	}
-	var out []beanspike.ID
 	wake := false
 	for i, j := range jobs {
 		if put[i] {
@@ -272,8 +289,10 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 			}
 		}
 	}
-	for _, j := range jobs {
-		q.touchTube(j.tube)
+	for i, j := range jobs {
+		if i == 0 || j.tube != jobs[i-1].tube {
+			q.touchTube(j.tube)
+		}
 	}
 	if wake {
 		q.s.signal()
@@ -285,9 +304,7 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 			break
 		}
 	}
-	for i := range prefix {
-		out = append(out, jobs[i].id)
-	}
+	out := ids[:prefix]
 	if prefix == len(jobs) {
 		return out, nil
 	}
@@ -303,45 +320,54 @@ var errCrashed = errors.New("aerospike: stopped by test hook")
 
 // recordWrite is the batch write of a job record.
 func (q *Queue) recordWrite(j *newJob) *as.BatchWrite {
-	p := batchWritePolicy(nil)
-	p.RecordExistsAction = as.CREATE_ONLY
 	enc := 0
 	if j.compressed {
 		enc = 1
 	}
-	ops := []*as.Operation{
-		as.PutOp(as.NewBin(binTube, j.tube)),
-		as.PutOp(as.NewBin(binEnc, enc)),
-		as.PutOp(as.NewBin(binSize, j.size)),
-		as.PutOp(as.NewBin(binPut, j.e.put)),
-	}
+	ops := make([]*as.Operation, 4, 5)
+	ops[0] = as.PutOp(as.NewBin(binTube, j.tube))
+	ops[1] = as.PutOp(as.NewBin(binEnc, enc))
+	ops[2] = as.PutOp(as.NewBin(binSize, j.size))
+	ops[3] = as.PutOp(as.NewBin(binPut, j.e.put))
 	if len(j.stored) > 0 {
 		ops = append(ops, as.PutOp(as.NewBin(binBody, j.stored)))
 	}
-	return as.NewBatchWrite(p, q.jobKey(j.id), ops...)
+	return as.NewBatchWrite(q.s.bwCreate, q.jobKey(j.id), ops...)
 }
 
 // groupWrite is the batch write of the index entries of one group, with
 // the tube's counters.
 func (q *Queue) groupWrite(g *putGroup, jobs []newJob) *as.BatchWrite {
-	byBin := map[string]map[any]any{}
+	ops := make([]*as.Operation, 0, 6)
 	comp, skip := 0, 0
 	for _, i := range g.jobs {
-		j := &jobs[i]
-		if byBin[j.bin] == nil {
-			byBin[j.bin] = map[any]any{}
-		}
-		byBin[j.bin][int64(j.id)] = j.e.list()
-		if j.compressed {
+		if j := &jobs[i]; j.compressed {
 			comp++
 		} else if j.asked {
 			skip++
 		}
 	}
-	var ops []*as.Operation
-	for _, bin := range []string{binReady, binDelayed} {
-		if items := byBin[bin]; len(items) > 0 {
+	for _, bin := range [...]string{binReady, binDelayed} {
+		var items map[any]any
+		var one *newJob
+		for _, i := range g.jobs {
+			j := &jobs[i]
+			if j.bin != bin {
+				continue
+			}
+			if one != nil && items == nil {
+				items = map[any]any{int64(one.id): one.e.value()}
+			}
+			if items != nil {
+				items[int64(j.id)] = j.e.value()
+			}
+			one = j
+		}
+		switch {
+		case items != nil:
 			ops = append(ops, as.MapPutItemsOp(q.s.mapPolicy, bin, items))
+		case one != nil:
+			ops = append(ops, as.MapPutOp(q.s.mapPolicy, bin, int64(one.id), one.e.value()))
 		}
 	}
 	ops = append(ops, as.AddOp(as.NewBin(binTotal, len(g.jobs))))
@@ -351,8 +377,8 @@ func (q *Queue) groupWrite(g *putGroup, jobs []newJob) *as.BatchWrite {
 	if skip > 0 {
 		ops = append(ops, as.AddOp(as.NewBin(binSkip, skip)))
 	}
-	ops = append(ops, as.GetBinOp(binTotal))
-	return as.NewBatchWrite(batchWritePolicy(nil), q.shardKey(g.ref), ops...)
+	ops = append(ops, q.s.opGetTotal)
+	return as.NewBatchWrite(q.s.bwPol, q.shardKey(g.ref), ops...)
 }
 
 // groupLanded tells whether the index entries of g were written by an
@@ -381,7 +407,7 @@ func (q *Queue) undoPut(jobs []newJob, put, recDone []bool) {
 			_, _ = q.apply(ctx, shardRef{j.tube, q.shardOf(j.id)}, []move{{id: j.id, from: j.bin, old: j.e}})
 		}
 		if recDone[i] {
-			_, _ = q.s.client.Delete(q.writePolicy(ctx, nil), q.jobKey(j.id))
+			_, _ = q.s.client.Delete(q.plainWritePolicy(ctx), q.jobKey(j.id))
 		}
 	}
 }
@@ -520,7 +546,7 @@ func (q *Queue) allocIDs(ctx context.Context, n int) ([]beanspike.ID, error) {
 		block := max(idBlock, n-len(out))
 		var hi int64
 		err := q.retry(ctx, func() error {
-			rec, err := s.client.Operate(q.writePolicy(ctx, nil), q.counterKey(),
+			rec, err := s.client.Operate(q.plainWritePolicy(ctx), q.counterKey(),
 				as.AddOp(as.NewBin(binNext, block)), as.GetBinOp(binNext))
 			if err != nil {
 				return err

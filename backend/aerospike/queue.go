@@ -79,6 +79,18 @@ type store struct {
 	mapPolicy *as.MapPolicy
 	seq       atomic.Int64
 
+	// Policies and operations that never change, shared by every call
+	// (the client only reads them): the policies carry the configured
+	// timeout, and calls whose context cuts it make their own.
+	readPol    *as.BasePolicy
+	writePol   *as.WritePolicy
+	batchPol   *as.BatchPolicy
+	bwPol      *as.BatchWritePolicy // never expire
+	bwCreate   *as.BatchWritePolicy // never expire, create only
+	bwUpdate   *as.BatchWritePolicy // never expire, update only
+	opDeleted  *as.Operation        // count a delete
+	opGetTotal *as.Operation        // read the put counter
+
 	idMu   sync.Mutex // serializes ID block allocation
 	mu     sync.Mutex
 	refs   int
@@ -141,6 +153,7 @@ func New(ctx context.Context, opts ...Option) (*Queue, error) {
 		wait:      map[string]int{},
 		wake:      make(chan struct{}),
 	}
+	s.initPolicies()
 	q := s.newClient()
 	if err := q.initStore(ctx); err != nil {
 		q.Close()
@@ -412,42 +425,81 @@ func (q *Queue) counterKey() *as.Key {
 
 // --- policies --------------------------------------------------------------
 
+// initPolicies makes the shared policies and operations.
+func (s *store) initPolicies() {
+	t := s.cfg.timeout
+	rp := as.NewPolicy()
+	rp.TotalTimeout, rp.SocketTimeout, rp.MaxRetries = t, t, 0
+	s.readPol = rp
+	wp := as.NewWritePolicy(0, as.TTLDontExpire)
+	wp.TotalTimeout, wp.SocketTimeout, wp.MaxRetries = t, t, 0
+	s.writePol = wp
+	bp := as.NewBatchPolicy()
+	bp.TotalTimeout, bp.SocketTimeout, bp.MaxRetries = t, t, 0
+	s.batchPol = bp
+	s.bwPol = batchWritePolicy(nil)
+	s.bwCreate = batchWritePolicy(nil)
+	s.bwCreate.RecordExistsAction = as.CREATE_ONLY
+	s.bwUpdate = batchWritePolicy(nil)
+	s.bwUpdate.RecordExistsAction = as.UPDATE_ONLY
+	s.opDeleted = as.AddOp(as.NewBin(binDeletes, 1))
+	s.opGetTotal = as.GetBinOp(binTotal)
+}
+
 // timeout is the budget of one command: the configured timeout, cut by
 // ctx's deadline, but never below a floor so that a poll with a done
-// context still gets its answer.
-func (q *Queue) timeout(ctx context.Context) time.Duration {
-	t := q.s.cfg.timeout
+// context still gets its answer. cut tells whether ctx cut it.
+func (q *Queue) timeout(ctx context.Context) (t time.Duration, cut bool) {
+	t = q.s.cfg.timeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < t {
-			t = max(left, 50*time.Millisecond)
+			return max(left, 50*time.Millisecond), true
 		}
 	}
-	return t
+	return t, false
 }
 
+// readPolicy returns the policy of a read within ctx. The caller must not
+// modify it: it may be shared.
 func (q *Queue) readPolicy(ctx context.Context) *as.BasePolicy {
-	p := as.NewPolicy()
-	p.TotalTimeout = q.timeout(ctx)
-	p.SocketTimeout = p.TotalTimeout
-	p.MaxRetries = 0
-	return p
+	t, cut := q.timeout(ctx)
+	if !cut {
+		return q.s.readPol
+	}
+	p := *q.s.readPol
+	p.TotalTimeout, p.SocketTimeout = t, t
+	return &p
 }
 
+// writePolicy returns a new policy for a write within ctx, with the
+// filter; the caller may modify it.
 func (q *Queue) writePolicy(ctx context.Context, filter *as.Expression) *as.WritePolicy {
-	p := as.NewWritePolicy(0, as.TTLDontExpire)
-	p.TotalTimeout = q.timeout(ctx)
-	p.SocketTimeout = p.TotalTimeout
-	p.MaxRetries = 0
+	t, _ := q.timeout(ctx)
+	p := *q.s.writePol
+	p.TotalTimeout, p.SocketTimeout = t, t
 	p.FilterExpression = filter
-	return p
+	return &p
 }
 
+// plainWritePolicy is writePolicy without a filter, which the caller must
+// not modify: it may be shared.
+func (q *Queue) plainWritePolicy(ctx context.Context) *as.WritePolicy {
+	if _, cut := q.timeout(ctx); !cut {
+		return q.s.writePol
+	}
+	return q.writePolicy(ctx, nil)
+}
+
+// batchPolicy returns the policy of a batch command within ctx. The
+// caller must not modify it: it may be shared.
 func (q *Queue) batchPolicy(ctx context.Context) *as.BatchPolicy {
-	p := as.NewBatchPolicy()
-	p.TotalTimeout = q.timeout(ctx)
-	p.SocketTimeout = p.TotalTimeout
-	p.MaxRetries = 0
-	return p
+	t, cut := q.timeout(ctx)
+	if !cut {
+		return q.s.batchPol
+	}
+	p := *q.s.batchPol
+	p.TotalTimeout, p.SocketTimeout = t, t
+	return &p
 }
 
 func batchWritePolicy(filter *as.Expression) *as.BatchWritePolicy {
@@ -561,7 +613,7 @@ func (q *Queue) single(ctx context.Context, r as.BatchRecordIfc) {
 	case *as.BatchRead:
 		switch {
 		case len(x.Ops) > 0:
-			rec, err = q.s.client.Operate(q.writePolicy(ctx, nil), x.Key, x.Ops...)
+			rec, err = q.s.client.Operate(q.plainWritePolicy(ctx), x.Key, x.Ops...)
 		case x.ReadAllBins:
 			rec, err = q.s.client.Get(q.readPolicy(ctx), x.Key)
 		case len(x.BinNames) > 0:
@@ -570,7 +622,7 @@ func (q *Queue) single(ctx context.Context, r as.BatchRecordIfc) {
 			rec, err = q.s.client.GetHeader(q.readPolicy(ctx), x.Key)
 		}
 	case *as.BatchDelete:
-		_, err = q.s.client.Delete(q.writePolicy(ctx, nil), x.Key)
+		_, err = q.s.client.Delete(q.plainWritePolicy(ctx), x.Key)
 	}
 	br := r.BatchRec()
 	if err != nil {
@@ -600,11 +652,15 @@ func (s *store) tubeOf(id beanspike.ID) (string, bool) {
 	return t, ok
 }
 
-// signal wakes this process's blocked Reserve calls.
+// signal wakes this process's blocked Reserve calls. With none blocked
+// there is nobody to wake: a Reserve call counts itself as waiting
+// before it takes the channel.
 func (s *store) signal() {
 	s.mu.Lock()
-	close(s.wake)
-	s.wake = make(chan struct{})
+	if len(s.wait) > 0 {
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
 	s.mu.Unlock()
 }
 

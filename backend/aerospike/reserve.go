@@ -377,14 +377,31 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 		moves []move
 		ok    bool
 	}
-	var groups []*group
-	byRef := map[shardRef]*group{}
+	groups := make([]*group, 0, 1)
+	var byRef map[shardRef]*group // once there are many groups
 	for _, c := range cands {
-		g := byRef[c.ref]
+		var g *group
+		if byRef != nil {
+			g = byRef[c.ref]
+		} else {
+			for _, o := range groups {
+				if o.ref == c.ref {
+					g = o
+					break
+				}
+			}
+		}
 		if g == nil {
 			g = &group{ref: c.ref}
-			byRef[c.ref] = g
 			groups = append(groups, g)
+			if byRef != nil {
+				byRef[c.ref] = g
+			} else if len(groups) > 8 {
+				byRef = make(map[shardRef]*group, 2*len(groups))
+				for _, o := range groups {
+					byRef[o.ref] = o
+				}
+			}
 		}
 		n := c.e.asReserved(q.owner, deadline(now, c.e.ttr))
 		n.reserves++
@@ -530,7 +547,9 @@ func (q *Queue) toJob(id beanspike.ID, rec *as.Record, e entry) (*beanspike.Job,
 	}, nil
 }
 
-// body returns a copy of the original body of a job record.
+// body returns the original body of a job record, in a slice of its own:
+// the client copies every blob it reads out of its buffers, and a record
+// gives its body to one job.
 func (q *Queue) body(id beanspike.ID, rec *as.Record) ([]byte, error) {
 	raw, _ := rec.Bins[binBody].([]byte)
 	if enc, _ := toInt(rec.Bins[binEnc]); enc == 1 {
@@ -540,7 +559,10 @@ func (q *Queue) body(id beanspike.ID, rec *as.Record) ([]byte, error) {
 		}
 		return b, nil
 	}
-	return append([]byte{}, raw...), nil
+	if raw == nil {
+		raw = []byte{}
+	}
+	return raw, nil
 }
 
 // ReserveJob reserves job id if it is ready, delayed or buried; see
