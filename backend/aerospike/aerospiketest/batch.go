@@ -16,8 +16,26 @@ type batchEntry struct {
 	m     *message // shared with repeated entries
 }
 
+// batchBuf keeps a connection's batch entries and messages for its next
+// batch request.
+type batchBuf struct {
+	entries []batchEntry
+	msgs    []message
+	idx     []int // message index of each entry, while parsing
+}
+
+// maxKeptBatch is the largest batch whose buffers a connection keeps.
+const maxKeptBatch = 1 << 10
+
 // parseBatch parses the BATCH_INDEX field.
 func parseBatch(b []byte) ([]batchEntry, error) {
+	return parseBatchInto(b, &batchBuf{}, nil)
+}
+
+// parseBatchInto parses the BATCH_INDEX field into buf's slices, reusing
+// them; names interns the op names. The entries are valid until the next
+// call with buf.
+func parseBatchInto(b []byte, buf *batchBuf, names nameTable) ([]batchEntry, error) {
 	if len(b) < 5 {
 		return nil, fmt.Errorf("%w: short batch field", errFrame)
 	}
@@ -27,8 +45,14 @@ func parseBatch(b []byte) ([]batchEntry, error) {
 	if uint64(count) > uint64(len(b))/25 || count > maxBatchKeys {
 		return nil, fmt.Errorf("%w: batch count %d", errFrame, count)
 	}
-	out := make([]batchEntry, 0, count)
-	var prev *message
+	if cap(buf.entries) < int(count) || cap(buf.entries) > maxKeptBatch {
+		buf.entries = make([]batchEntry, 0, count)
+		buf.idx = make([]int, 0, count)
+	}
+	if cap(buf.msgs) > maxKeptBatch {
+		buf.msgs = nil
+	}
+	out, idx, msgs := buf.entries[:0], buf.idx[:0], buf.msgs[:0]
 	for range count {
 		if len(b) < 25 {
 			return nil, fmt.Errorf("%w: truncated batch entry", errFrame)
@@ -38,14 +62,21 @@ func parseBatch(b []byte) ([]batchEntry, error) {
 		typ := b[24]
 		b = b[25:]
 		if typ&batchMsgRepeat != 0 {
-			if prev == nil {
+			if len(msgs) == 0 {
 				return nil, fmt.Errorf("%w: batch repeat without a previous entry", errFrame)
 			}
-			e.m = prev
 			out = append(out, e)
+			idx = append(idx, len(msgs)-1)
 			continue
 		}
-		m := &message{}
+		// Reuse the next message of the slab, with its slices, if any.
+		if len(msgs) < cap(msgs) {
+			msgs = msgs[:len(msgs)+1]
+		} else {
+			msgs = append(msgs, message{})
+		}
+		m := &msgs[len(msgs)-1]
+		*m = message{fields: m.fields[:0], ops: m.ops[:0], names: names}
 		need := 4
 		if typ&batchMsgInfo != 0 {
 			need += 3
@@ -90,68 +121,86 @@ func parseBatch(b []byte) ([]batchEntry, error) {
 			return nil, err
 		}
 		b = rest
-		prev = m
-		e.m = m
 		out = append(out, e)
+		idx = append(idx, len(msgs)-1)
 	}
+	// The slab no longer grows: point the entries at their messages.
+	for i := range out {
+		out[i].m = &msgs[idx[i]]
+	}
+	buf.entries, buf.idx, buf.msgs = out, idx, msgs
 	return out, nil
+}
+
+// parsedBatch is a batch request's entries, parsed once for fault
+// matching and execution.
+type parsedBatch struct {
+	entries []batchEntry
+	err     error
+	has     bool // the request has a BATCH_INDEX field
 }
 
 // batchFirstNamespace returns the namespace and set of a batch's first
 // entry, for fault matching.
-func batchFirstNamespace(b []byte) ([]byte, []byte) {
-	es, err := parseBatch(b)
-	if err != nil || len(es) == 0 {
+func batchFirstNamespace(pb parsedBatch) ([]byte, []byte) {
+	if pb.err != nil || len(pb.entries) == 0 {
 		return nil, nil
 	}
-	ns, _ := es[0].m.field(fieldNamespace)
-	set, _ := es[0].m.field(fieldSet)
+	ns, _ := pb.entries[0].m.field(fieldNamespace)
+	set, _ := pb.entries[0].m.field(fieldSet)
 	return ns, set
 }
 
+// filterCache remembers the filter parsed for the last batch message:
+// repeated entries share the message before them, so one slot catches
+// every reuse.
+type filterCache struct {
+	m *message
+	f *expNode
+}
+
 // handleBatch serves a batch request: one response per key, then LAST.
-func (s *Server) handleBatch(m *message, cw *connWriter) {
-	var w respBuilder
+func (s *Server) handleBatch(m *message, pb parsedBatch, cw *connWriter) {
+	w := cw.builder()
+	defer cw.release(&w)
 	finish := func(rc byte) {
 		w.begin(info3Last, rc, 0, 0, 0, 0, 0)
-		cw.write(frameProto(protoMsg, w.buf))
+		cw.send(&w)
 	}
 	if unsupportedFields(m) {
 		finish(rcUnsupported)
 		return
 	}
-	field, ok := m.field(fieldBatchIndex)
-	if !ok {
+	if !pb.has {
 		finish(rcParameter)
 		return
 	}
-	entries, err := parseBatch(field)
-	if err != nil {
+	if pb.err != nil {
 		finish(rcParameter)
 		return
 	}
 	var topFilter *expNode
 	if b, ok := m.field(fieldFilterExp); ok {
+		var err error
 		if topFilter, err = parseExpression(b); err != nil {
 			finish(filterRC(err))
 			return
 		}
 	}
-	filters := map[*message]*expNode{}
-	for _, e := range entries {
-		res := s.execBatchEntry(e, topFilter, filters)
+	var filters filterCache
+	for _, e := range pb.entries {
+		res := s.execBatchEntry(e, topFilter, &filters)
 		appendResult(&w, res, e.index)
-		if len(w.buf) >= flushSize {
-			if !cw.write(frameProto(protoMsg, w.buf)) {
+		if w.size() >= flushSize {
+			if !cw.send(&w) {
 				return
 			}
-			w.buf = w.buf[:0]
 		}
 	}
 	finish(rcOK)
 }
 
-func (s *Server) execBatchEntry(e batchEntry, topFilter *expNode, filters map[*message]*expNode) result {
+func (s *Server) execBatchEntry(e batchEntry, topFilter *expNode, filters *filterCache) result {
 	m := e.m
 	if unsupportedFields(m) {
 		return result{rc: rcUnsupported}
@@ -170,15 +219,14 @@ func (s *Server) execBatchEntry(e batchEntry, topFilter *expNode, filters map[*m
 	}
 	filter := topFilter
 	if b, ok := m.field(fieldFilterExp); ok {
-		f, cached := filters[m]
-		if !cached {
-			var err error
-			if f, err = parseExpression(b); err != nil {
+		if filters.m != m {
+			f, err := parseExpression(b)
+			if err != nil {
 				return result{rc: filterRC(err)}
 			}
-			filters[m] = f
+			filters.m, filters.f = m, f
 		}
-		filter = f
+		filter = filters.f
 	}
 	return s.execRecord(k, m, m.ops, filter, 0)
 }

@@ -45,6 +45,13 @@ type cdtOp struct {
 
 // decodeCDT decodes [op, args...] or [0xff, [ctx...], [op, args...]].
 func decodeCDT(payload []byte) (cdtOp, byte) {
+	items, plain, err := unpackPlainList(payload)
+	if err != nil {
+		return cdtOp{}, rcParameter
+	}
+	if plain {
+		return cdtFromItems(items)
+	}
 	v, err := unpackAll(payload)
 	if err != nil {
 		return cdtOp{}, rcParameter
@@ -54,29 +61,36 @@ func decodeCDT(payload []byte) (cdtOp, byte) {
 
 func cdtFromList(v any) (cdtOp, byte) {
 	l, ok := v.(*listValue)
-	if !ok || len(l.items) == 0 {
+	if !ok {
 		return cdtOp{}, rcParameter
 	}
-	code, ok := l.items[0].(int64)
+	return cdtFromItems(l.items)
+}
+
+func cdtFromItems(items []any) (cdtOp, byte) {
+	if len(items) == 0 {
+		return cdtOp{}, rcParameter
+	}
+	code, ok := items[0].(int64)
 	if !ok {
 		return cdtOp{}, rcParameter
 	}
 	if code == cdtCtxMarker {
-		if len(l.items) != 3 {
+		if len(items) != 3 {
 			return cdtOp{}, rcParameter
 		}
-		ctx, ok := l.items[1].(*listValue)
+		ctx, ok := items[1].(*listValue)
 		if !ok || len(ctx.items)%2 != 0 || len(ctx.items) == 0 {
 			return cdtOp{}, rcParameter
 		}
-		inner, rc := cdtFromList(l.items[2])
+		inner, rc := cdtFromList(items[2])
 		if rc != rcOK || inner.ctx != nil {
 			return cdtOp{}, rcParameter
 		}
 		inner.ctx = ctx.items
 		return inner, rcOK
 	}
-	return cdtOp{code: int(code), args: l.items[1:]}, rcOK
+	return cdtOp{code: int(code), args: items[1:]}, rcOK
 }
 
 // cdtApply runs a CDT op payload on a bin. For modify ops it returns the
@@ -133,18 +147,11 @@ func cdtExec(cur any, exists bool, o cdtOp, modify bool) (any, any, byte) {
 			m.invalidate()
 		}
 	}()
-	var res any
+	op := listOp
 	if isMap {
-		res, rc := mapOp(slot, o.code, o.args)
-		if rc != rcOK {
-			return nil, nil, rc
-		}
-		if !modify {
-			return nil, res, rcOK
-		}
-		return root, res, rcOK
+		op = mapOp
 	}
-	res, rc := listOp(slot, o.code, o.args)
+	res, rc := op(slot, o.code, o.args)
 	if rc != rcOK {
 		return nil, nil, rc
 	}
@@ -216,14 +223,11 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 				return nil, rcParameter
 			}
 			ranks := rankOrder(len(l.items), func(i int) any { return l.items[i] })
-			n := int64(len(ranks))
-			if r < 0 {
-				r += n
-			}
-			if r < 0 || r >= n {
+			j, ok := singleIndex(r, len(ranks))
+			if !ok {
 				return nil, rcOpNotApplicable
 			}
-			i = ranks[r]
+			i = ranks[j]
 		case ctxListValue:
 			i = -1
 			for j, it := range l.items {
@@ -258,30 +262,22 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 			if !ok {
 				return nil, rcParameter
 			}
-			n := int64(len(m.entries))
-			if idx < 0 {
-				idx += n
-			}
-			if idx < 0 || idx >= n {
+			if i, ok = singleIndex(idx, len(m.entries)); !ok {
 				return nil, rcOpNotApplicable
 			}
-			i = int(idx)
 		case ctxMapRank:
 			r, ok := val.(int64)
 			if !ok {
 				return nil, rcParameter
 			}
-			n := int64(len(m.entries))
-			if r < 0 {
-				r += n
-			}
-			if r < 0 || r >= n {
+			j, ok := singleIndex(r, len(m.entries))
+			if !ok {
 				return nil, rcOpNotApplicable
 			}
 			if x := m.valueIndex(); x != nil {
-				i = int(x.order[r])
+				i = int(x.order[j])
 			} else {
-				i = rankOrder(len(m.entries), m.value)[r]
+				i = rankOrder(len(m.entries), m.value)[j]
 			}
 		case ctxMapKey:
 			j, found := m.find(val)
@@ -476,8 +472,12 @@ func ranks(c container) []int {
 	return r
 }
 
-// buildResult renders a selection according to a return type.
+// buildResult renders a selection according to a return type. An
+// inverted return type inverts the selection first.
 func buildResult(c container, s *selector, rt int64, isMap bool) (any, byte) {
+	if rt&rtInverted != 0 {
+		s.invert()
+	}
 	rt &^= rtInverted
 	switch rt {
 	case rtNone:

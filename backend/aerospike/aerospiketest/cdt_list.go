@@ -342,10 +342,7 @@ func listOp(slot *any, code int, args []any) (any, byte) {
 	if code >= listRemoveByIndex && code <= listRemoveByValueRelRank {
 		getCode, remove = code-13, true
 	}
-	if len(args) < 1 {
-		return nil, rcParameter
-	}
-	rt, ok := args[0].(int64)
+	rt, ok := argInt(args, 0)
 	if !ok {
 		return nil, rcParameter
 	}
@@ -355,9 +352,6 @@ func listOp(slot *any, code int, args []any) (any, byte) {
 	s, rc := listSelect(l, getCode, args[1:])
 	if rc != rcOK {
 		return nil, rc
-	}
-	if rt&rtInverted != 0 {
-		s.invert()
 	}
 	res, rc := buildResult(l, s, rt, false)
 	if rc != rcOK {

@@ -49,20 +49,36 @@ const (
 	mapWritePartial    = 8
 )
 
-// mapGetOf maps remove op codes to the equivalent get op codes.
-var mapGetOf = map[int]int{
-	mapRemoveByKey:         mapGetByKey,
-	mapRemoveByIndex:       mapGetByIndex,
-	mapRemoveByRank:        mapGetByRank,
-	mapRemoveKeyList:       mapGetKeyList,
-	mapRemoveByValue:       mapGetByValue,
-	mapRemoveValueList:     mapGetValueList,
-	mapRemoveKeyInterval:   mapGetKeyInterval,
-	mapRemoveIndexRange:    mapGetIndexRange,
-	mapRemoveValueInterval: mapGetValueInterval,
-	mapRemoveRankRange:     mapGetRankRange,
-	mapRemoveKeyRelIndex:   mapGetKeyRelIndex,
-	mapRemoveValueRelRank:  mapGetValueRelRank,
+// mapGetOf returns the get op code equivalent to a remove op code, or 0
+// when code is not a remove op.
+func mapGetOf(code int) int {
+	switch code {
+	case mapRemoveByKey:
+		return mapGetByKey
+	case mapRemoveByIndex:
+		return mapGetByIndex
+	case mapRemoveByRank:
+		return mapGetByRank
+	case mapRemoveKeyList:
+		return mapGetKeyList
+	case mapRemoveByValue:
+		return mapGetByValue
+	case mapRemoveValueList:
+		return mapGetValueList
+	case mapRemoveKeyInterval:
+		return mapGetKeyInterval
+	case mapRemoveIndexRange:
+		return mapGetIndexRange
+	case mapRemoveValueInterval:
+		return mapGetValueInterval
+	case mapRemoveRankRange:
+		return mapGetRankRange
+	case mapRemoveKeyRelIndex:
+		return mapGetKeyRelIndex
+	case mapRemoveValueRelRank:
+		return mapGetValueRelRank
+	}
+	return 0
 }
 
 // mapOrderFlags converts a map attribute to stored flags.
@@ -127,14 +143,11 @@ func mapOp(slot *any, code int, args []any) (any, byte) {
 		}
 		return int64(len(m.entries)), rcOK
 	}
-	getCode, remove := mapGetOf[code], true
+	getCode, remove := mapGetOf(code), true
 	if getCode == 0 {
 		getCode, remove = code, false
 	}
-	if len(args) < 1 {
-		return nil, rcParameter
-	}
-	rt, ok := args[0].(int64)
+	rt, ok := argInt(args, 0)
 	if !ok {
 		return nil, rcParameter
 	}
@@ -152,9 +165,6 @@ func mapOp(slot *any, code int, args []any) (any, byte) {
 	s, rc := mapSelect(m, getCode, args[1:])
 	if rc != rcOK {
 		return nil, rc
-	}
-	if rt&rtInverted != 0 {
-		s.invert()
 	}
 	res, rc := buildResult(m, s, rt, true)
 	if rc != rcOK {
@@ -218,7 +228,7 @@ func mapSelect(m *mapValue, code int, args []any) (*selector, byte) {
 		if i, ok := m.find(args[0]); ok {
 			s.sel = []int{i}
 		}
-	case mapGetByIndex:
+	case mapGetByIndex, mapGetByRank:
 		idx, ok := argInt(args, 0)
 		if !ok {
 			return nil, rcParameter
@@ -227,17 +237,9 @@ func mapSelect(m *mapValue, code int, args []any) (*selector, byte) {
 		if !ok {
 			return nil, rcOpNotApplicable
 		}
-		s.sel = []int{i}
-	case mapGetByRank:
-		r, ok := argInt(args, 0)
-		if !ok {
-			return nil, rcParameter
-		}
-		i, ok := singleIndex(r, len(m.entries))
-		if !ok {
-			return nil, rcOpNotApplicable
-		}
-		if x := m.valueIndex(); x != nil {
+		if code == mapGetByIndex {
+			s.sel = []int{i}
+		} else if x := m.valueIndex(); x != nil {
 			s.sel = m.positions(x, i, i+1)
 		} else {
 			s.sel = []int{rankOrder(len(m.entries), m.value)[i]}

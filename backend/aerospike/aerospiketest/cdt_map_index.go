@@ -312,7 +312,13 @@ func deleteRanks(order []int32, shared bool, ranks []int, removed []int) []int32
 			k++
 			continue
 		}
-		if removed != nil {
+		switch {
+		case len(removed) == 1:
+			// The usual single removal: no search per position.
+			if int(p) > removed[0] {
+				p--
+			}
+		case removed != nil:
 			p -= int32(sort.SearchInts(removed, int(p)))
 		}
 		dst = append(dst, p)

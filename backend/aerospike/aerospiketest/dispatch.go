@@ -1,42 +1,58 @@
 package aerospiketest
 
-import (
-	"net"
-	"time"
-)
+import "time"
 
-// classify returns the kind, namespace and set of a data command.
-func classify(m *message) (CommandKind, string, string) {
+// parseBatchField parses the BATCH_INDEX field of m, if any.
+func parseBatchField(m *message, buf *batchBuf) parsedBatch {
+	var pb parsedBatch
+	var b []byte
+	if b, pb.has = m.field(fieldBatchIndex); pb.has {
+		pb.entries, pb.err = parseBatchInto(b, buf, m.names)
+	}
+	return pb
+}
+
+// classify returns the kind, namespace and set of a data command; pb is
+// its batch, parsed by parseBatchField.
+func classify(m *message, pb parsedBatch) (CommandKind, []byte, []byte) {
 	ns, _ := m.field(fieldNamespace)
 	set, _ := m.field(fieldSet)
 	if m.info1&info1Batch != 0 {
-		if b, ok := m.field(fieldBatchIndex); ok {
-			ns, set = batchFirstNamespace(b)
+		if pb.has {
+			ns, set = batchFirstNamespace(pb)
 		}
-		return BatchCommand, string(ns), string(set)
+		return BatchCommand, ns, set
 	}
 	if _, ok := m.field(fieldIndexRange); ok {
-		return QueryCommand, string(ns), string(set)
+		return QueryCommand, ns, set
 	}
 	if _, ok := m.field(fieldDigest); !ok {
-		return ScanCommand, string(ns), string(set)
+		return ScanCommand, ns, set
 	}
 	if m.info2&info2Write != 0 {
-		return WriteCommand, string(ns), string(set)
+		return WriteCommand, ns, set
 	}
-	return ReadCommand, string(ns), string(set)
+	return ReadCommand, ns, set
 }
 
 // handleMessage serves one AS_MSG request; false closes the connection.
-func (s *Server) handleMessage(c net.Conn, body []byte) bool {
-	m, err := parseMessage(body)
-	if err != nil {
+func (s *Server) handleMessage(cs *connState, body []byte) bool {
+	m := &cs.msg
+	if err := parseMessageInto(m, body); err != nil {
 		return false
 	}
-	kind, ns, set := classify(m)
+	var pb parsedBatch
+	if m.info1&info1Batch != 0 {
+		pb = parseBatchField(m, &cs.batch)
+	}
+	kind, ns, set := classify(m, pb)
 	var delay time.Duration
 	closeAfter := false
-	if f := s.matchFault(kind, ns, set); f != nil {
+	var f *Fault
+	if s.faults.active.Load() > 0 {
+		f = s.matchFault(kind, string(ns), string(set))
+	}
+	if f != nil {
 		switch f.Action {
 		case FaultCloseBefore:
 			return false
@@ -45,30 +61,35 @@ func (s *Server) handleMessage(c net.Conn, body []byte) bool {
 		case FaultDelay:
 			delay = f.Delay
 		case FaultFail:
-			var w respBuilder
+			cw := &cs.cw
+			cw.w, cw.err = cw.conn, nil
+			w := cw.builder()
 			w.begin(info3Last, byte(f.Code), 0, 0, 0, 0, 0)
-			_, err := c.Write(frameProto(protoMsg, w.buf))
-			return err == nil
+			ok := cw.send(&w)
+			cw.release(&w)
+			return ok
 		}
 	}
 	if kind != ReadCommand && kind != WriteCommand && delay > 0 {
 		s.sleep(delay)
 		delay = 0
 	}
-	cw := &connWriter{w: c}
+	cw := &cs.cw
+	cw.w, cw.err = cw.conn, nil
 	if closeAfter {
 		cw.w = discard{}
 	}
 	switch kind {
 	case BatchCommand:
-		s.handleBatch(m, cw)
+		s.handleBatch(m, pb, cw)
 	case ScanCommand, QueryCommand:
 		s.handleScanQuery(m, cw)
 	default:
 		res := s.execSingle(m, delay)
-		var w respBuilder
+		w := cw.builder()
 		appendResult(&w, res, 0)
-		cw.write(frameProto(protoMsg, w.buf))
+		cw.send(&w)
+		cw.release(&w)
 	}
 	return !closeAfter && cw.err == nil
 }

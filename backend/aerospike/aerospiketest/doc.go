@@ -118,5 +118,9 @@
 // first use), so key, rank and value lookups are binary searches. A write
 // copies only the bins it modifies and, within a modified map, its entry
 // array (a memory move, as a real server rewrites the record); record
-// sizes and map encodings are cached per stored value.
+// sizes and map encodings are cached per stored value. Each connection
+// keeps its read buffer, request body, parsed message, batch entries and
+// response buffer from one request to the next, and a response goes out in
+// one write, so that a small command costs little beyond the values it
+// decodes and stores.
 package aerospiketest

@@ -225,16 +225,19 @@ func (s *Server) writeRecord(k reqKey, m *message, ops []op, filter *expNode, r 
 
 	nr := &record{set: k.set, key: k.key, lut: now.UnixNano()}
 	replace := m.info3&(info3CreateOrReplace|info3ReplaceOnly) != 0
-	if r != nil {
-		if !replace {
-			nr.bins = append(make([]bin, 0, len(r.bins)+len(ops)), r.bins...)
-		}
-		if nr.key == nil {
-			nr.key = r.key
-		}
+	if r != nil && !replace {
+		nr.bins = append(make([]bin, 0, len(r.bins)+len(ops)), r.bins...)
+	} else {
+		nr.bins = make([]bin, 0, len(ops))
+	}
+	if r != nil && nr.key == nil {
+		nr.key = r.key
 	}
 	respondAll := m.info2&info2RespondAllOps != 0
 	res := result{}
+	if respondAll {
+		res.ops = make([]opResult, 0, len(ops))
+	}
 	existed := r != nil
 	env := &expEnv{rec: nr, d: k.d, now: now, nowVoid: nowVoid}
 	for _, o := range ops {

@@ -536,6 +536,26 @@ func (n *expNode) evalCall(env *expEnv) (any, bool) {
 	if !ok {
 		return nil, false
 	}
+	if m, isMap := binVal.(*mapValue); isMap && n.cdtCode == mapGetByKey && !n.modify &&
+		len(n.cdtCtx) == 0 && len(n.args) == 3 {
+		// A map value by key, the usual guard of a map write: a binary
+		// search, without the selection and result lists of the general
+		// path below, which it matches.
+		rt, ok1 := n.args[0].eval(env)
+		k, ok2 := n.args[1].eval(env)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		if rt, isInt := rt.(int64); isInt && rt == rtValue {
+			i, found := m.find(k)
+			if !found {
+				return nil, false
+			}
+			v := m.entries[i].v
+			return v, v != nil
+		}
+		return n.evalCallGeneric(binVal, []any{rt, k})
+	}
 	args := make([]any, 0, len(n.args)-1)
 	for _, a := range n.args[:len(n.args)-1] {
 		v, ok := a.eval(env)
@@ -544,6 +564,11 @@ func (n *expNode) evalCall(env *expEnv) (any, bool) {
 		}
 		args = append(args, v)
 	}
+	return n.evalCallGeneric(binVal, args)
+}
+
+// evalCallGeneric runs a CALL on binVal with evaluated arguments.
+func (n *expNode) evalCallGeneric(binVal any, args []any) (any, bool) {
 	o := cdtOp{code: n.cdtCode, args: args, ctx: n.cdtCtx}
 	newVal, res, rc := cdtExec(binVal, binVal != nil, o, n.modify)
 	if rc != rcOK {

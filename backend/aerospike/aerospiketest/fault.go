@@ -95,6 +95,9 @@ func (h *FaultHandle) Remove() { h.set.remove(h) }
 type faultSet struct {
 	mu     sync.Mutex
 	faults []*FaultHandle
+	// active is len(faults), readable without mu: commands skip fault
+	// matching while it is zero.
+	active atomic.Int32
 }
 
 func (fs *faultSet) remove(h *FaultHandle) {
@@ -103,6 +106,7 @@ func (fs *faultSet) remove(h *FaultHandle) {
 	for i, x := range fs.faults {
 		if x == h {
 			fs.faults = append(fs.faults[:i:i], fs.faults[i+1:]...)
+			fs.active.Store(int32(len(fs.faults)))
 			return
 		}
 	}
@@ -139,6 +143,7 @@ func (s *Server) Inject(f Fault) (*FaultHandle, error) {
 	h := &FaultHandle{f: f, set: &s.faults}
 	s.faults.mu.Lock()
 	s.faults.faults = append(s.faults.faults, h)
+	s.faults.active.Store(int32(len(s.faults.faults)))
 	s.faults.mu.Unlock()
 	return h, nil
 }
@@ -147,6 +152,7 @@ func (s *Server) Inject(f Fault) (*FaultHandle, error) {
 func (s *Server) ClearFaults() {
 	s.faults.mu.Lock()
 	s.faults.faults = nil
+	s.faults.active.Store(0)
 	s.faults.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -53,15 +54,68 @@ func FuzzParseMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseMessage(b)
+		// Parsing into a message and batch buffers left by another request
+		// gives the same result.
+		reused := &message{names: nameTable{}}
+		var buf batchBuf
+		for _, prev := range seedMessages() {
+			if parseMessageInto(reused, prev) == nil {
+				if bf, ok := reused.field(fieldBatchIndex); ok {
+					_, _ = parseBatchInto(bf, &buf, reused.names)
+				}
+			}
+		}
+		errReused := parseMessageInto(reused, b)
+		if (err == nil) != (errReused == nil) {
+			t.Fatalf("parseMessage: %v, into a used message: %v", err, errReused)
+		}
 		if err != nil {
 			return
 		}
-		classify(m)
+		reused.names = nil
+		if !reflect.DeepEqual(normalMessage(m), normalMessage(reused)) {
+			t.Fatalf("parsed into a used message: %+v, want %+v", reused, m)
+		}
+		classify(m, parseBatchField(m, &batchBuf{}))
 		if bf, ok := m.field(fieldBatchIndex); ok {
-			_, _ = parseBatch(bf)
+			es, err := parseBatch(bf)
+			esReused, errReused := parseBatchInto(bf, &buf, nil)
+			if (err == nil) != (errReused == nil) {
+				t.Fatalf("parseBatch: %v, into used buffers: %v", err, errReused)
+			}
+			if err == nil {
+				if len(es) != len(esReused) {
+					t.Fatalf("parseBatch: %d entries, into used buffers: %d", len(es), len(esReused))
+				}
+				for i := range es {
+					if es[i].index != esReused[i].index || es[i].d != esReused[i].d ||
+						!reflect.DeepEqual(normalMessage(es[i].m), normalMessage(esReused[i].m)) {
+						t.Fatalf("batch entry %d differs when parsed into used buffers", i)
+					}
+				}
+			}
 		}
 		_, _ = scanPartitions(m)
 	})
+}
+
+// normalMessage returns a copy of m without its name table and with
+// empty slices as nil, for comparison.
+func normalMessage(m *message) message {
+	c := *m
+	c.names = nil
+	if len(c.fields) == 0 {
+		c.fields = nil
+	}
+	if len(c.ops) == 0 {
+		c.ops = nil
+	}
+	for i := range c.ops {
+		if len(c.ops[i].value) == 0 {
+			c.ops[i].value = nil
+		}
+	}
+	return c
 }
 
 func FuzzReadFrame(f *testing.F) {
@@ -80,6 +134,17 @@ func FuzzReadFrame(f *testing.F) {
 		fr, err := readFrame(bytes.NewReader(b), 1<<20)
 		if err == nil && len(fr.body) > 1<<20 {
 			t.Fatalf("body of %d bytes exceeds the limit", len(fr.body))
+		}
+		// Reading into a used buffer, large or small, gives the same frame.
+		for _, size := range []int{0, 16, 4 << 10} {
+			buf := bytes.Repeat([]byte{0xee}, size)[:0]
+			got, _, errInto := readFrameInto(bytes.NewReader(b), 1<<20, buf)
+			if (err == nil) != (errInto == nil) {
+				t.Fatalf("readFrame: %v, into a buffer of %d: %v", err, size, errInto)
+			}
+			if err == nil && (got.typ != fr.typ || !bytes.Equal(got.body, fr.body)) {
+				t.Fatalf("frame read into a buffer of %d differs", size)
+			}
 		}
 	})
 }
@@ -154,6 +219,17 @@ func FuzzCDT(f *testing.F) {
 	f.Add(packValue(nil, &listValue{items: []any{int64(listAppend), int64(5)}}), true)
 	f.Add(packValue(nil, &listValue{items: []any{int64(cdtCtxMarker), &listValue{items: []any{int64(ctxMapKey), "b"}}, &listValue{items: []any{int64(listPop), int64(0)}}}}), true)
 	f.Fuzz(func(t *testing.T, b []byte, modify bool) {
+		// Decoding an op without its list wrapper gives the same op.
+		o, rc := decodeCDT(b)
+		var want cdtOp
+		wantRC := byte(rcParameter)
+		if v, err := unpackAll(b); err == nil {
+			want, wantRC = cdtFromList(v)
+		}
+		if rc != wantRC || o.code != want.code || compare(&listValue{items: o.args}, &listValue{items: want.args}) != 0 ||
+			compare(&listValue{items: o.ctx}, &listValue{items: want.ctx}) != 0 {
+			t.Fatalf("decodeCDT = %+v, %d; want %+v, %d", o, rc, want, wantRC)
+		}
 		r := sampleRecord()
 		for _, bn := range r.bins {
 			before := packValue(nil, bn.val)

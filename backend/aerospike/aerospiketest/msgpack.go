@@ -89,6 +89,38 @@ func unpackAll(b []byte) (any, error) {
 	return v, nil
 }
 
+// unpackPlainList decodes b as unpackAll does when b is a list without an
+// order header, returning its items without the list around them; plain
+// is false, and nothing is decoded, for any other value.
+func unpackPlainList(b []byte) (items []any, plain bool, err error) {
+	r := &mpReader{b: b}
+	if c, ok := r.peek(); !ok || !isArrayByte(c) {
+		return nil, false, nil
+	}
+	n, err := r.arrayHeader()
+	if err != nil {
+		return nil, true, err
+	}
+	if n > 0 && len(b)-r.off >= 2 && b[r.off] == 0xc7 && b[r.off+1] == 0 {
+		return nil, false, nil
+	}
+	if err := r.enter(); err != nil {
+		return nil, true, err
+	}
+	items = make([]any, 0, n)
+	for range n {
+		v, err := r.value()
+		if err != nil {
+			return nil, true, err
+		}
+		items = append(items, v)
+	}
+	if !r.done() {
+		return nil, true, r.fail("%d trailing bytes", len(b)-r.off)
+	}
+	return items, true, nil
+}
+
 // arrayHeader reads an array header and returns its element count.
 func (r *mpReader) arrayHeader() (int, error) {
 	c, err := r.u8()
@@ -107,13 +139,7 @@ func (r *mpReader) arrayHeader() (int, error) {
 		r.off--
 		return 0, r.fail("expected array, got 0x%02x", c)
 	}
-	if err != nil {
-		return 0, err
-	}
-	if n > uint64(len(r.b)-r.off) {
-		return 0, r.fail("array count %d exceeds input", n)
-	}
-	return int(n), nil
+	return r.length("array count", n, err)
 }
 
 // rawString reads a str/bin value without interpreting a particle byte.
@@ -147,11 +173,17 @@ func (r *mpReader) strLen(c byte) (int, error) {
 		r.off--
 		return 0, r.fail("expected string, got 0x%02x", c)
 	}
+	return r.length("string length", n, err)
+}
+
+// length returns n, a count or length just read with err, once it has
+// checked that the input left could hold it.
+func (r *mpReader) length(what string, n uint64, err error) (int, error) {
 	if err != nil {
 		return 0, err
 	}
 	if n > uint64(len(r.b)-r.off) {
-		return 0, r.fail("string length %d exceeds input", n)
+		return 0, r.fail("%s %d exceeds input", what, n)
 	}
 	return int(n), nil
 }
@@ -209,17 +241,15 @@ func (r *mpReader) value() (any, error) {
 		shift := uint(64 - 8*n)
 		return int64(u<<shift) >> shift, err
 	case 0xdc, 0xdd, 0xde, 0xdf:
-		n, err := r.uintN(2 << ((c - 0xdc) & 1))
+		u, err := r.uintN(2 << ((c - 0xdc) & 1))
+		n, err := r.length("container count", u, err)
 		if err != nil {
 			return nil, err
 		}
-		if n > uint64(len(r.b)-r.off) {
-			return nil, r.fail("container count %d exceeds input", n)
-		}
 		if c <= 0xdd {
-			return r.listBody(int(n))
+			return r.listBody(n)
 		}
-		return r.mapBody(int(n))
+		return r.mapBody(n)
 	case 0xd4:
 		s, err := r.bytesN(2)
 		if err != nil {

@@ -26,10 +26,11 @@ type indexFilter struct {
 
 // handleScanQuery streams the records of a scan or query, then LAST.
 func (s *Server) handleScanQuery(m *message, cw *connWriter) {
-	var w respBuilder
+	w := cw.builder()
+	defer cw.release(&w)
 	finish := func(rc byte) {
 		w.begin(info3Last, rc, 0, 0, 0, 0, 0)
-		cw.write(frameProto(protoMsg, w.buf))
+		cw.send(&w)
 	}
 	if unsupportedFields(m) || m.info2&info2Write != 0 {
 		finish(rcUnsupported)
@@ -103,11 +104,10 @@ func (s *Server) handleScanQuery(m *message, cw *connWriter) {
 			}
 			appendStreamRecord(&w, string(nsName), e, binNames, noBins, ixf != nil && ixf.particle == ptInteger)
 			sent++
-			if len(w.buf) >= flushSize {
-				if !cw.write(frameProto(protoMsg, w.buf)) {
+			if w.size() >= flushSize {
+				if !cw.send(&w) {
 					return
 				}
-				w.buf = w.buf[:0]
 			}
 			if maxRecords > 0 && sent >= maxRecords {
 				finish(rcOK)

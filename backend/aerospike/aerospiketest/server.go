@@ -1,6 +1,8 @@
 package aerospiketest
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -312,15 +314,35 @@ func (s *Server) dropConn(c net.Conn) {
 	s.mu.Unlock()
 }
 
+// connState is what a connection keeps between its requests: a buffered
+// reader, the request body buffer, the parsed message and the response
+// buffer. Requests are served one at a time, so nothing in it is shared.
+type connState struct {
+	r    *bufio.Reader
+	body []byte
+	msg  message
+	cw   connWriter
+	// batch holds the entries and messages of the last batch request.
+	batch batchBuf
+}
+
+// connReadBuffer is the size of a connection's read buffer: a request
+// usually arrives in one read.
+const connReadBuffer = 16 << 10
+
 // serveConn handles one connection: requests are served one at a time.
 func (s *Server) serveConn(c net.Conn) {
 	defer s.wg.Done()
 	defer s.dropConn(c)
+	cs := &connState{r: bufio.NewReaderSize(c, connReadBuffer), body: make([]byte, 0, 4<<10)}
+	cs.msg.names = nameTable{}
+	cs.cw.conn = c
 	for {
-		f, err := readFrame(c, s.cfg.maxFrame)
+		f, body, err := readFrameInto(cs.r, s.cfg.maxFrame, cs.body)
 		if err != nil {
 			return
 		}
+		cs.body = body
 		switch f.typ {
 		case protoInfo:
 			s.stInfo.Add(1)
@@ -336,7 +358,7 @@ func (s *Server) serveConn(c net.Conn) {
 			}
 		case protoMsg:
 			s.stCommands.Add(1)
-			if !s.handleMessage(c, f.body) {
+			if !s.handleMessage(cs, f.body) {
 				return
 			}
 		default:
@@ -346,10 +368,44 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
-// connWriter writes responses and records failures.
+// connWriter writes responses and records failures. Its buffer is reused
+// by the next response on the connection.
 type connWriter struct {
-	w   io.Writer
-	err error
+	conn io.Writer
+	w    io.Writer // conn, or discard for a response that is not sent
+	err  error
+	out  []byte
+}
+
+// builder returns an empty response builder that uses cw's buffer and
+// leaves room for the proto header.
+func (cw *connWriter) builder() respBuilder {
+	if cap(cw.out) < protoHeaderSize {
+		cw.out = make([]byte, 0, 1<<10)
+	}
+	return respBuilder{buf: cw.out[:protoHeaderSize], off: protoHeaderSize}
+}
+
+// release hands w's buffer back to cw for the next response.
+func (cw *connWriter) release(w *respBuilder) {
+	if w.off == protoHeaderSize && cap(w.buf) <= maxKeptBuffer {
+		cw.out = w.buf[:0]
+	}
+}
+
+// send writes the messages accumulated in w as one proto frame and empties
+// w.
+func (cw *connWriter) send(w *respBuilder) bool {
+	if w.off != protoHeaderSize {
+		ok := cw.write(frameProto(protoMsg, w.buf))
+		w.reset()
+		return ok
+	}
+	n := len(w.buf) - protoHeaderSize
+	binary.BigEndian.PutUint64(w.buf, uint64(n)|uint64(protoVersion)<<56|uint64(protoMsg)<<48)
+	ok := cw.write(w.buf)
+	w.reset()
+	return ok
 }
 
 func (cw *connWriter) write(b []byte) bool {

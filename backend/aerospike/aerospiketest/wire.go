@@ -122,22 +122,65 @@ type frame struct {
 // readFrame reads one proto frame. Compressed frames (type 4) are inflated and
 // returned with the inner type. maxBody caps the declared body length.
 func readFrame(r io.Reader, maxBody int64) (frame, error) {
+	f, _, err := readFrameInto(r, maxBody, nil)
+	return f, err
+}
+
+// maxKeptBuffer is the largest read or response buffer a connection keeps
+// for its next request.
+const maxKeptBuffer = 1 << 20
+
+// readFrameInto is readFrame reading the body into buf when it fits. It
+// also returns the buffer to pass next time: buf, or a larger one the body
+// was read into. The frame's body is valid until buf is reused.
+func readFrameInto(r io.Reader, maxBody int64, buf []byte) (frame, []byte, error) {
 	var hdr [protoHeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return frame{}, err
+		return frame{}, buf, err
 	}
-	return readFrameBody(r, hdr, maxBody)
+	n, err := frameLen(hdr, maxBody)
+	if err != nil {
+		return frame{}, buf, err
+	}
+	var body []byte
+	if n <= int64(cap(buf)) {
+		body = buf[:n]
+		if _, err := io.ReadFull(r, body); err != nil {
+			return frame{}, buf, err
+		}
+	} else {
+		if body, err = readN(r, n); err != nil {
+			return frame{}, buf, err
+		}
+		if cap(body) <= maxKeptBuffer {
+			buf = body[:0]
+		}
+	}
+	if hdr[1] == protoCompressed {
+		f, err := inflateFrame(body, maxBody)
+		return f, buf, err
+	}
+	return frame{typ: hdr[1], body: body}, buf, nil
+}
+
+// frameLen checks a proto header and returns its body length.
+func frameLen(hdr [protoHeaderSize]byte, maxBody int64) (int64, error) {
+	v := binary.BigEndian.Uint64(hdr[:])
+	if hdr[0] != protoVersion {
+		return 0, fmt.Errorf("%w: version %d", errFrame, hdr[0])
+	}
+	n := int64(v & 0xFFFFFFFFFFFF)
+	if n > maxBody {
+		return 0, fmt.Errorf("%w: body of %d bytes exceeds limit %d", errFrame, n, maxBody)
+	}
+	return n, nil
 }
 
 func readFrameBody(r io.Reader, hdr [protoHeaderSize]byte, maxBody int64) (frame, error) {
-	v := binary.BigEndian.Uint64(hdr[:])
-	if hdr[0] != protoVersion {
-		return frame{}, fmt.Errorf("%w: version %d", errFrame, hdr[0])
-	}
 	typ := hdr[1]
-	n := int64(v & 0xFFFFFFFFFFFF)
-	if n > maxBody {
-		return frame{}, fmt.Errorf("%w: body of %d bytes exceeds limit %d", errFrame, n, maxBody)
+	n, err := frameLen(hdr, maxBody)
+	if err != nil {
+		return frame{}, err
 	}
 	body, err := readN(r, n)
 	if err != nil {
@@ -212,7 +255,8 @@ type op struct {
 	value    []byte
 }
 
-// message is a parsed AS_MSG.
+// message is a parsed AS_MSG. Its fields and op values point into the
+// request body; op names are strings of their own.
 type message struct {
 	info1, info2, info3, info4 byte
 	resultCode                 byte
@@ -221,6 +265,30 @@ type message struct {
 	timeout                    uint32
 	fields                     []field
 	ops                        []op
+	// names, when not nil, interns op names across a connection's
+	// requests.
+	names nameTable
+}
+
+// nameTable interns the bin names a connection sends, so that parsing a
+// request does not allocate a string per op; it stops growing at
+// maxInternedNames.
+type nameTable map[string]string
+
+const maxInternedNames = 1024
+
+func (t nameTable) str(b []byte) string {
+	if t == nil {
+		return string(b)
+	}
+	if s, ok := t[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(t) < maxInternedNames {
+		t[s] = s
+	}
+	return s
 }
 
 func (m *message) field(t byte) ([]byte, bool) {
@@ -235,13 +303,23 @@ func (m *message) field(t byte) ([]byte, bool) {
 // parseMessage parses an AS_MSG body. Every length is checked against the
 // remaining input.
 func parseMessage(b []byte) (*message, error) {
+	m := &message{}
+	if err := parseMessageInto(m, b); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// parseMessageInto parses an AS_MSG body into m, reusing its field and op
+// slices and keeping its name table.
+func parseMessageInto(m *message, b []byte) error {
 	if len(b) < msgHeaderSize {
-		return nil, fmt.Errorf("%w: short message header", errFrame)
+		return fmt.Errorf("%w: short message header", errFrame)
 	}
 	if b[0] != msgHeaderSize {
-		return nil, fmt.Errorf("%w: header size %d", errFrame, b[0])
+		return fmt.Errorf("%w: header size %d", errFrame, b[0])
 	}
-	m := &message{
+	*m = message{
 		info1:      b[1],
 		info2:      b[2],
 		info3:      b[3],
@@ -250,17 +328,20 @@ func parseMessage(b []byte) (*message, error) {
 		generation: binary.BigEndian.Uint32(b[6:]),
 		ttl:        binary.BigEndian.Uint32(b[10:]),
 		timeout:    binary.BigEndian.Uint32(b[14:]),
+		fields:     m.fields[:0],
+		ops:        m.ops[:0],
+		names:      m.names,
 	}
 	nFields := int(binary.BigEndian.Uint16(b[18:]))
 	nOps := int(binary.BigEndian.Uint16(b[20:]))
 	rest, err := parseFieldsOps(b[msgHeaderSize:], nFields, nOps, m)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(rest) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errFrame, len(rest))
+		return fmt.Errorf("%w: %d trailing bytes", errFrame, len(rest))
 	}
-	return m, nil
+	return nil
 }
 
 // parseFieldsOps parses nFields fields then nOps ops from b into m and
@@ -269,8 +350,8 @@ func parseFieldsOps(b []byte, nFields, nOps int, m *message) ([]byte, error) {
 	if nFields > maxFields || nOps > maxOps {
 		return nil, fmt.Errorf("%w: %d fields, %d ops", errFrame, nFields, nOps)
 	}
-	if nFields > 0 {
-		m.fields = make([]field, 0, min(nFields, len(b)/5+1))
+	if n := min(nFields, len(b)/5+1); nFields > 0 && cap(m.fields) < n {
+		m.fields = make([]field, 0, n)
 	}
 	for range nFields {
 		if len(b) < 5 {
@@ -289,8 +370,8 @@ func parseFieldsOps(b []byte, nFields, nOps int, m *message) ([]byte, error) {
 		m.fields = append(m.fields, field{typ: b[4], data: b[5 : 4+sz]})
 		b = b[4+sz:]
 	}
-	if nOps > 0 {
-		m.ops = make([]op, 0, min(nOps, len(b)/8+1))
+	if n := min(nOps, len(b)/8+1); nOps > 0 && cap(m.ops) < n {
+		m.ops = make([]op, 0, n)
 	}
 	for range nOps {
 		if len(b) < 8 {
@@ -301,17 +382,26 @@ func parseFieldsOps(b []byte, nFields, nOps int, m *message) ([]byte, error) {
 		if sz < 4 || uint64(sz) > uint64(len(b)-4) || 4+nameLen > int(sz) {
 			return nil, fmt.Errorf("%w: op size %d", errFrame, sz)
 		}
-		o := op{typ: b[4], particle: b[5], name: string(b[8 : 8+nameLen]), value: b[8+nameLen : 4+sz]}
+		o := op{typ: b[4], particle: b[5], name: m.names.str(b[8 : 8+nameLen]), value: b[8+nameLen : 4+sz]}
 		m.ops = append(m.ops, o)
 		b = b[4+sz:]
 	}
 	return b, nil
 }
 
-// respBuilder accumulates response AS_MSGs.
+// respBuilder accumulates response AS_MSGs. A builder from
+// connWriter.builder keeps room for the proto header at the start of buf
+// (off is protoHeaderSize), so that a frame is sent without a copy.
 type respBuilder struct {
 	buf []byte
+	off int
 }
+
+// reset empties the builder, keeping its buffer.
+func (w *respBuilder) reset() { w.buf = w.buf[:w.off] }
+
+// size is the number of message bytes accumulated.
+func (w *respBuilder) size() int { return len(w.buf) - w.off }
 
 // begin appends a message header.
 func (w *respBuilder) begin(info3, rc byte, gen, voidTime, txnTTL uint32, nFields, nOps int) {
