@@ -210,9 +210,9 @@ func (s *Server) execBatchEntry(e batchEntry, topFilter *expNode, filters *filte
 	if ns == nil {
 		return result{rc: rcInvalidNamespace}
 	}
-	k := reqKey{ns: ns, nsName: string(nsName), d: e.d}
+	k := reqKey{ns: ns, nsName: ns.cfg.Name, d: e.d}
 	if set, ok := m.field(fieldSet); ok {
-		k.set = string(set)
+		k.set = m.names.str(set)
 	}
 	if key, ok := m.field(fieldKey); ok && len(key) > 0 {
 		k.key = append([]byte{}, key...)

@@ -21,13 +21,13 @@ func (s *Server) resolveKey(m *message) (reqKey, byte) {
 	if !ok {
 		return k, rcParameter
 	}
-	k.nsName = string(nsName)
-	k.ns = s.namespaces[k.nsName]
+	k.ns = s.namespaces[string(nsName)]
 	if k.ns == nil {
 		return k, rcInvalidNamespace
 	}
+	k.nsName = k.ns.cfg.Name
 	if set, ok := m.field(fieldSet); ok {
-		k.set = string(set)
+		k.set = m.names.str(set)
 	}
 	d, ok := m.field(fieldDigest)
 	if !ok || len(d) != digestLength {
@@ -149,6 +149,7 @@ func (s *Server) readRecord(k reqKey, m *message, ops []op, filter *expNode, r *
 	respondAll := m.info2&info2RespondAllOps != 0
 	if len(ops) == 0 {
 		if m.info1&info1NoBinData == 0 {
+			res.ops = make([]opResult, 0, len(r.bins))
 			for _, b := range r.bins {
 				res.ops = append(res.ops, opResult{b.name, b.val})
 			}

@@ -1,9 +1,11 @@
 package aerospiketest
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"reflect"
@@ -145,6 +147,15 @@ func FuzzReadFrame(f *testing.F) {
 			if err == nil && (got.typ != fr.typ || !bytes.Equal(got.body, fr.body)) {
 				t.Fatalf("frame read into a buffer of %d differs", size)
 			}
+		}
+		// A connection's buffered reader, whose header is peeked, gives the
+		// same frame and the same kind of error.
+		got, _, errBuf := readFrameInto(bufio.NewReaderSize(bytes.NewReader(b), 16), 1<<20, nil)
+		if (err == nil) != (errBuf == nil) || errors.Is(err, io.ErrUnexpectedEOF) != errors.Is(errBuf, io.ErrUnexpectedEOF) {
+			t.Fatalf("readFrame: %v, from a bufio.Reader: %v", err, errBuf)
+		}
+		if err == nil && (got.typ != fr.typ || !bytes.Equal(got.body, fr.body)) {
+			t.Fatal("frame read from a bufio.Reader differs")
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package aerospiketest
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
@@ -134,8 +135,8 @@ const maxKeptBuffer = 1 << 20
 // also returns the buffer to pass next time: buf, or a larger one the body
 // was read into. The frame's body is valid until buf is reused.
 func readFrameInto(r io.Reader, maxBody int64, buf []byte) (frame, []byte, error) {
-	var hdr [protoHeaderSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	hdr, err := readHeader(r)
+	if err != nil {
 		return frame{}, buf, err
 	}
 	n, err := frameLen(hdr, maxBody)
@@ -161,6 +162,28 @@ func readFrameInto(r io.Reader, maxBody int64, buf []byte) (frame, []byte, error
 		return f, buf, err
 	}
 	return frame{typ: hdr[1], body: body}, buf, nil
+}
+
+// readHeader reads a proto header. From a bufio.Reader (a connection's
+// reader) it is peeked, so that the header does not escape to the heap.
+func readHeader(r io.Reader) ([protoHeaderSize]byte, error) {
+	var hdr [protoHeaderSize]byte
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		var h [protoHeaderSize]byte
+		_, err := io.ReadFull(r, h[:])
+		return h, err
+	}
+	p, err := br.Peek(protoHeaderSize)
+	if err != nil {
+		if len(p) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return hdr, err
+	}
+	copy(hdr[:], p)
+	_, _ = br.Discard(protoHeaderSize)
+	return hdr, nil
 }
 
 // frameLen checks a proto header and returns its body length.
@@ -270,9 +293,9 @@ type message struct {
 	names nameTable
 }
 
-// nameTable interns the bin names a connection sends, so that parsing a
-// request does not allocate a string per op; it stops growing at
-// maxInternedNames.
+// nameTable interns the bin and set names a connection sends, so that
+// serving a request does not allocate a string per op or record; it stops
+// growing at maxInternedNames.
 type nameTable map[string]string
 
 const maxInternedNames = 1024
