@@ -527,6 +527,20 @@ func (q *Queue) retry(ctx context.Context, f func() error) error {
 	}
 }
 
+// batchRead runs a batch of reads, retrying transient failures, until
+// every record is either read or known to be missing.
+func (q *Queue) batchRead(ctx context.Context, recs []as.BatchRecordIfc) error {
+	return q.retry(ctx, func() error {
+		q.batch(ctx, recs)
+		for _, r := range recs {
+			if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
+				return batchErr(r.BatchRec())
+			}
+		}
+		return nil
+	})
+}
+
 // batch runs one batch command and leaves every record with its own
 // result, so callers read per-record results only. A failure of the
 // whole command (a node's sub-batch timed out, its connections ran out,

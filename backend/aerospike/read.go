@@ -175,15 +175,7 @@ func (q *Queue) StatsTube(ctx context.Context, tube string) (*beanspike.TubeStat
 	for _, k := range q.shardKeys(tube) {
 		recs = append(recs, as.NewBatchReadOps(nil, k, ops...))
 	}
-	if err := q.retry(ctx, func() error {
-		q.batch(ctx, recs)
-		for _, r := range recs {
-			if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
-				return batchErr(r.BatchRec())
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := q.batchRead(ctx, recs); err != nil {
 		return nil, err
 	}
 	meta := recs[0].BatchRec()
@@ -342,15 +334,7 @@ func (q *Queue) DeleteTube(ctx context.Context, tube string) (int, error) {
 	for _, k := range keys {
 		recs = append(recs, as.NewBatchReadOps(nil, k, shardOps...))
 	}
-	if err := q.retry(ctx, func() error {
-		q.batch(ctx, recs)
-		for _, r := range recs {
-			if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
-				return batchErr(r.BatchRec())
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := q.batchRead(ctx, recs); err != nil {
 		return 0, err
 	}
 	listed := false

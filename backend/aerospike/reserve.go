@@ -90,15 +90,7 @@ func (q *Queue) view(ctx context.Context, tubes []string, spec viewSpec) ([]tube
 		}
 	}
 	for round := 0; ; round++ {
-		if err := q.retry(ctx, func() error {
-			q.batch(ctx, recs)
-			for _, r := range recs {
-				if c := r.BatchRec().ResultCode; c != types.OK && c != types.KEY_NOT_FOUND_ERROR {
-					return batchErr(r.BatchRec())
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := q.batchRead(ctx, recs); err != nil {
 			return nil, err
 		}
 		now := q.nowNs()
