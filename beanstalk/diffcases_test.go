@@ -198,9 +198,11 @@ var diffCases = []diffCase{
 		send(1, "reserve-with-timeout 5\r\n"), // DEADLINE_SOON after ~1s
 		silent(1, 500*time.Millisecond),
 		recv(1, 3*time.Second),
-		pause(2500 * time.Millisecond), // the reservation lapses, with a second to spare
-		do(1, "touch $3\r\n"),
-		do(0, "stats-job $3\r\n"),
+		// When beanstalkd times out a reservation after DEADLINE_SOON
+		// depends on its event loop's timing, so the lapse itself is
+		// checked against the front end alone (TestDeadlineSoonLapse).
+		do(1, "touch $3\r\n"), // still held: TOUCHED
+		do(1, "delete $3\r\n"),
 		do(0, "put 0 0 3 1\r\nd\r\n"),
 		do(1, "reserve-job $4\r\n"),
 		do(1, "touch $4\r\n"),

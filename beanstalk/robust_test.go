@@ -401,3 +401,26 @@ func TestReplyBufferIsBounded(t *testing.T) {
 		t.Fatalf("replies %.40q", out.String())
 	}
 }
+
+// After DEADLINE_SOON the reservation still lapses at its deadline: the
+// job returns to ready, counted as a timeout, and its old holder can no
+// longer touch it. (beanstalkd times such a job out when its event loop
+// gets to it, so the differential session stops short of the lapse.)
+func TestDeadlineSoonLapse(t *testing.T) {
+	_, addr := startFrontEnd(t)
+	c := dial(t, addr)
+	c.expect("put 0 0 2 1\r\nc\r\n", "INSERTED 1\r\n")
+	c.expect("reserve\r\n", "RESERVED 1 1\r\nc\r\n")
+	c.send("reserve-with-timeout 5\r\n")
+	if got := c.replyWithin(3 * time.Second); got != "DEADLINE_SOON\r\n" {
+		t.Fatalf("reserve-with-timeout while holding a job near its deadline = %q, want DEADLINE_SOON", got)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the 2 s TTR
+	c.expect("touch 1\r\n", "NOT_FOUND\r\n")
+	stats := c.do("stats-job 1\r\n")
+	for _, want := range []string{"state: ready\n", "timeouts: 1\n", "reserves: 1\n"} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("stats-job after the lapse lacks %q:\n%s", want, stats)
+		}
+	}
+}
