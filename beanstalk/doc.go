@@ -100,10 +100,10 @@
 // subprocess and against this package over the memory backend, and
 // compare the replies byte for byte. They need the beanstalkd binary:
 // without it they are skipped, or fail when the CI environment variable
-// is set. The benchmarks measure both servers with the same client in the
-// same run:
+// is set. Package bench measures both servers with the same client in the
+// same run (targets beanstalkd and beanstalk+memory):
 //
 //	go test -race ./beanstalk/
-//	go test -run XXX -bench . -benchtime 20000x ./beanstalk/
+//	go test -run '^$' -bench 'Compare/.*/beanstalk' ./bench/
 //	go test -run XXX -fuzz FuzzConn -fuzztime 1m -fuzzminimizetime 5s ./beanstalk/
 package beanstalk
