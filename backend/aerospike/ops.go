@@ -206,6 +206,9 @@ func (q *Queue) Kick(ctx context.Context, tube string, n int) (int, error) {
 	}
 	kicked := 0
 	from := "" // the first round picks buried, or delayed if none
+	// A job moves at most once per call, even if it is buried again
+	// while a later round runs, so that Kick stays one move per job.
+	moved := map[beanspike.ID]bool{}
 	for round := 0; kicked < n && round < 64; round++ {
 		want := min(n-kicked, maxClaim)
 		tvs, err := q.view(ctx, []string{tube}, viewSpec{delayed: want, buried: want})
@@ -231,6 +234,7 @@ func (q *Queue) Kick(ctx context.Context, tube string, n int) (int, error) {
 		if from == binDelayed {
 			list = delayed
 		}
+		list = slices.DeleteFunc(list, func(c cand) bool { return moved[c.id] })
 		if len(list) == 0 {
 			break
 		}
@@ -253,6 +257,9 @@ func (q *Queue) Kick(ctx context.Context, tube string, n int) (int, error) {
 			}
 			if ok {
 				kicked += len(groups[ref])
+				for _, m := range groups[ref] {
+					moved[m.id] = true
+				}
 			}
 		}
 		q.s.signal()
