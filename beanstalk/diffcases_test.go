@@ -153,7 +153,9 @@ var diffCases = []diffCase{
 		do(2, "reserve\r\n"),
 		do(0, "stats-tube default\r\n"),
 		hangup(1),
+		pause(200 * time.Millisecond), // the front end sees a hangup on its own goroutine
 		do(2, "quit\r\n"),
+		pause(200 * time.Millisecond),
 		do(0, "reserve-with-timeout 2\r\n"),
 		do(0, "reserve-with-timeout 2\r\n"),
 		do(0, "stats-job $1\r\n"),
