@@ -9,6 +9,8 @@ import (
 	"time"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
+
+	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
 )
 
 var benchBody = make([]byte, 128)
@@ -55,24 +57,28 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// BenchmarkReserveDelete reserves and deletes jobs from a backlog of 64
+// to 320 jobs, refilled outside the timer every 256 jobs.
 func BenchmarkReserveDelete(b *testing.B) {
 	q := newBenchQueue(b)
 	ctx := context.Background()
-	// A steady backlog: each iteration puts one job outside the timer and
-	// reserves and deletes one.
-	for range 64 {
-		if _, err := q.Put(ctx, "bench", benchBody); err != nil {
-			b.Fatal(err)
+	fill := func(n int) {
+		for range n {
+			if _, err := q.Put(ctx, "bench", benchBody); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
+	const refill = 256
+	fill(64 + refill)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for b.Loop() {
-		b.StopTimer()
-		if _, err := q.Put(ctx, "bench", benchBody); err != nil {
-			b.Fatal(err)
+	for i := 0; b.Loop(); i++ {
+		if i%refill == refill-1 {
+			b.StopTimer()
+			fill(refill)
+			b.StartTimer()
 		}
-		b.StartTimer()
 		j, err := q.Reserve(ctx, "bench")
 		if err != nil {
 			b.Fatal(err)
@@ -85,7 +91,8 @@ func BenchmarkReserveDelete(b *testing.B) {
 
 // BenchmarkConcurrent runs 8 producers and 8 consumers, each a client of
 // its own, on one tube, and reports the jobs put, reserved and deleted
-// per second.
+// per second; on the in-process server also the commands it served per
+// job (concurrent calls are merged) and the writes it refused as busy.
 func BenchmarkConcurrent(b *testing.B) {
 	base := newBenchQueue(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -101,6 +108,10 @@ func BenchmarkConcurrent(b *testing.B) {
 		clients = append(clients, c)
 	}
 	n := int64(b.N)
+	var st0 aerospiketest.Stats
+	if tgt.srv != nil {
+		st0 = tgt.srv.Stats()
+	}
 	var puts, dels atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -140,4 +151,9 @@ func BenchmarkConcurrent(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "jobs/s")
+	if tgt.srv != nil {
+		st := tgt.srv.Stats()
+		b.ReportMetric(float64(st.Commands-st0.Commands)/float64(n), "cmds/job")
+		b.ReportMetric(float64(st.KeyBusy-st0.KeyBusy)/float64(n), "busy/job")
+	}
 }

@@ -89,20 +89,18 @@ func (q *Queue) apply(ctx context.Context, ref shardRef, moves []move, extra ...
 	if len(moves) == 0 {
 		return false, nil
 	}
-	key := q.shardKey(ref)
-	ops := append(q.moveOps(moves), extra...)
-	filter := guard(moves)
+	rec := as.NewBatchWrite(casBatchPolicy(moves), q.shardKey(ref), append(q.moveOps(moves), extra...)...)
+	recs := []as.BatchRecordIfc{rec}
+	br := rec.BatchRec()
 	var b backoff
 	doubt := false
 	for {
-		p := q.writePolicy(ctx, filter)
-		p.RecordExistsAction = as.UPDATE_ONLY
-		_, err := q.s.client.Operate(p, key, ops...)
-		if err == nil {
+		q.batch(ctx, recs)
+		code := br.ResultCode
+		if code == types.OK {
 			q.s.ready.moved(ref, moves)
 			return true, nil
 		}
-		code := resultCode(err)
 		if code == types.FILTERED_OUT || code == types.KEY_NOT_FOUND_ERROR {
 			if doubt {
 				if ok, verr := q.verify(ctx, ref, moves); verr == nil && ok {
@@ -113,11 +111,12 @@ func (q *Queue) apply(ctx context.Context, ref shardRef, moves []move, extra ...
 			q.s.ready.forget(ref.tube)
 			return false, nil
 		}
+		err := batchErr(br)
 		if !transient(code) {
 			q.s.ready.forget(ref.tube)
 			return false, interpretError(err)
 		}
-		doubt = doubt || inDoubt(err)
+		doubt = doubt || codeInDoubt(br)
 		if werr := b.wait(ctx, q.stopCh(), err); werr != nil {
 			q.s.ready.forget(ref.tube)
 			return false, werr

@@ -103,7 +103,7 @@ type store struct {
 	wake   chan struct{}           // closed and replaced on local puts
 
 	ready readyCache // pictures of the tubes Reserve takes from
-
+	comb  combiner   // merges the commands of concurrent calls
 }
 
 // maxIDCache bounds the job-to-tube cache.
@@ -556,20 +556,8 @@ func (q *Queue) batch(ctx context.Context, recs []as.BatchRecordIfc) {
 	if len(recs) == 0 {
 		return
 	}
-	if len(recs) == 1 && single(recs[0]) {
-		q.single(ctx, recs[0])
-		return
-	}
-	for _, r := range recs {
-		// BatchOperate resets these too, except when it fails before
-		// sending anything.
-		br := r.BatchRec()
-		br.Record, br.ResultCode, br.Err, br.InDoubt = nil, types.NO_RESPONSE, nil, false
-	}
-	err := q.s.client.BatchOperate(q.batchPolicy(ctx), recs)
-	if err != nil {
-		foldBatchError(recs, err)
-	}
+	resetResults(recs)
+	q.send(ctx, recs)
 }
 
 // foldBatchError gives the failure err of a whole batch command to the

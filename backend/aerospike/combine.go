@@ -1,0 +1,142 @@
+package aerospike
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/aerospike/aerospike-client-go/v8/types"
+)
+
+// Group commit. The clients of one store send their writes and record
+// reads through a combiner: while lanes commands are in flight, a new
+// command waits, and when one finishes, every waiting command goes out
+// together as one batch command. Alone, a command goes out at once, as a
+// single-record command when it has one record. Each record keeps its
+// own policy (guard, exists action) and gets its own result, so a caller
+// reads its records exactly as if it had sent them alone; a batch that
+// fails as a whole gives its failure to the records it left unanswered,
+// as it does unmerged.
+const (
+	// combineLanes bounds the commands of a store in flight at once.
+	combineLanes = 2
+	// maxCombined bounds the records of one combined command.
+	maxCombined = 256
+)
+
+// combiner merges the commands sent at the same time by the clients of
+// one store.
+type combiner struct {
+	mu       sync.Mutex
+	inflight int
+	queue    []*pending
+}
+
+// pending is a command waiting for a lane.
+type pending struct {
+	ctx  context.Context
+	recs []as.BatchRecordIfc
+	// turn receives nil when another command sent this one, or the
+	// group this one is to send (itself first).
+	turn chan []*pending
+}
+
+// send sends recs, merged with whatever other clients of the store send
+// meanwhile, and sets each record's result.
+func (q *Queue) send(ctx context.Context, recs []as.BatchRecordIfc) {
+	q.s.comb.run(ctx, recs, q.exec, q.execGroup)
+}
+
+// run sends recs with one, or as part of a group with group, when a lane
+// is free.
+func (c *combiner) run(ctx context.Context, recs []as.BatchRecordIfc,
+	one func(context.Context, []as.BatchRecordIfc), group func([]*pending)) {
+	c.mu.Lock()
+	if c.inflight < combineLanes {
+		c.inflight++
+		c.mu.Unlock()
+		one(ctx, recs)
+		c.next()
+		return
+	}
+	p := &pending{ctx: ctx, recs: recs, turn: make(chan []*pending, 1)}
+	c.queue = append(c.queue, p)
+	c.mu.Unlock()
+	g := <-p.turn
+	if g == nil {
+		return
+	}
+	if len(g) == 1 {
+		one(ctx, recs)
+	} else {
+		group(g)
+	}
+	for _, o := range g[1:] {
+		o.turn <- nil
+	}
+	c.next()
+}
+
+// next gives the lane of a finished command to the commands waiting, as
+// one group led by the first of them, or frees it.
+func (c *combiner) next() {
+	c.mu.Lock()
+	if len(c.queue) == 0 {
+		c.inflight--
+		c.mu.Unlock()
+		return
+	}
+	n, i := 0, 0
+	for i < len(c.queue) && (i == 0 || n+len(c.queue[i].recs) <= maxCombined) {
+		n += len(c.queue[i].recs)
+		i++
+	}
+	g := make([]*pending, i)
+	copy(g, c.queue)
+	rest := copy(c.queue, c.queue[i:])
+	clear(c.queue[rest:])
+	c.queue = c.queue[:rest]
+	c.mu.Unlock()
+	g[0].turn <- g
+}
+
+// exec sends one caller's records.
+func (q *Queue) exec(ctx context.Context, recs []as.BatchRecordIfc) {
+	if len(recs) == 1 && single(recs[0]) {
+		q.single(ctx, recs[0])
+		return
+	}
+	err := q.s.client.BatchOperate(q.batchPolicy(ctx), recs)
+	if err != nil {
+		foldBatchError(recs, err)
+	}
+}
+
+// execGroup sends the records of several callers as one batch command,
+// with the longest of their time budgets.
+func (q *Queue) execGroup(group []*pending) {
+	var all []as.BatchRecordIfc
+	var budget time.Duration
+	for _, p := range group {
+		all = append(all, p.recs...)
+		t, _ := q.timeout(p.ctx)
+		budget = max(budget, t)
+	}
+	pol := *q.s.batchPol
+	pol.TotalTimeout, pol.SocketTimeout = budget, budget
+	pol.ConcurrentNodes = 0 // the parts for different nodes in parallel
+	if err := q.s.client.BatchOperate(&pol, all); err != nil {
+		foldBatchError(all, err)
+	}
+}
+
+// resetResults clears the results of recs before they are sent.
+// BatchOperate resets them too, except when it fails before sending
+// anything.
+func resetResults(recs []as.BatchRecordIfc) {
+	for _, r := range recs {
+		br := r.BatchRec()
+		br.Record, br.ResultCode, br.Err, br.InDoubt = nil, types.NO_RESPONSE, nil, false
+	}
+}
