@@ -24,6 +24,14 @@ type mapCache struct {
 	// reads them.
 	ownIndex      bool
 	sharedEntries bool
+	// base is the position of entries[0] in their backing array, and
+	// tail, shared by every map using that array, the array's high-water
+	// mark: no map ever held a slot at or beyond it, so a copy that
+	// appends may claim the next slot and write it in place, and one that
+	// removes its first entries may slice them off, where a copy of the
+	// entries would cost O(n). tail is nil until the map is first cloned.
+	base int
+	tail atomic.Pointer[atomic.Int64]
 }
 
 // valueIndex orders a map's entries by value, ties by key: the rank order
@@ -50,23 +58,62 @@ func newMap(flags byte) *mapValue {
 func (m *mapValue) clone() *mapValue {
 	c := &mapValue{flags: m.flags, entries: m.entries}
 	c.cache.sharedEntries = true
+	c.cache.base = m.cache.base
+	c.cache.tail.Store(m.tailMark())
 	c.cache.body.Store(m.cache.body.Load())
 	c.cache.index.Store(m.cache.index.Load())
 	return c
 }
 
+// tailMark returns the high-water mark of m's backing array. A map with
+// none yet owns its array alone (it is fresh from a copy or a decode), so
+// the mark is its end.
+func (m *mapValue) tailMark() *atomic.Int64 {
+	if t := m.cache.tail.Load(); t != nil {
+		return t
+	}
+	t := new(atomic.Int64)
+	t.Store(int64(m.cache.base + len(m.entries)))
+	if m.cache.tail.CompareAndSwap(nil, t) {
+		return t
+	}
+	return m.cache.tail.Load()
+}
+
+// owned notes that m's entries are a fresh array of its own.
+func (m *mapValue) owned() {
+	m.cache.sharedEntries = false
+	m.cache.base = 0
+	m.cache.tail.Store(nil)
+}
+
 // ownEntries makes m's entries its own before they are modified in place.
 func (m *mapValue) ownEntries() {
 	if m.cache.sharedEntries {
-		m.entries = slices.Clone(m.entries)
-		m.cache.sharedEntries = false
+		m.entries = append(make([]mapEntry, 0, roomFor(len(m.entries))), m.entries...)
+		m.owned()
 	}
 }
 
+// roomFor is the capacity of a fresh copy of n entries: room to grow
+// before the next copy.
+func roomFor(n int) int { return n + n/4 + 4 }
+
 // insertAt inserts e at position i of m's entries.
 func (m *mapValue) insertAt(i int, e mapEntry) {
-	m.entries = insertEntry(m.entries, m.cache.sharedEntries, i, e)
-	m.cache.sharedEntries = false
+	if !m.cache.sharedEntries {
+		m.entries = slices.Insert(m.entries, i, e)
+		return
+	}
+	if n := len(m.entries); i == n && n < cap(m.entries) {
+		if t := m.cache.tail.Load(); t != nil && t.CompareAndSwap(int64(m.cache.base+n), int64(m.cache.base+n+1)) {
+			// The slot after the last entry was never part of a map.
+			m.entries = append(m.entries, e)
+			return
+		}
+	}
+	m.entries = insertEntry(m.entries, true, i, e)
+	m.owned()
 }
 
 // invalidate forgets everything derived from m's entries; callers that
@@ -356,14 +403,30 @@ func (m *mapValue) removeAt(sel []int) {
 		}
 		m.addBody(-d)
 	}
-	m.entries = deleteSorted(m.entries, m.cache.sharedEntries, sel)
-	m.cache.sharedEntries = false
+	if m.cache.sharedEntries {
+		if k := len(sel); sel[k-1] == k-1 {
+			// The first k entries: slice them off.
+			m.entries = m.entries[k:]
+			m.cache.base += k
+			return
+		}
+		if k := len(sel); sel[0] == len(m.entries)-k {
+			// The last k entries: the high-water mark keeps their slots
+			// from being claimed again.
+			m.entries = m.entries[:sel[0]]
+			return
+		}
+		m.entries = deleteSorted(m.entries, true, sel)
+		m.owned()
+		return
+	}
+	m.entries = deleteSorted(m.entries, false, sel)
 }
 
 // clear removes every entry from a map the caller owns.
 func (m *mapValue) clear() {
 	m.entries = nil
-	m.cache.sharedEntries = false
+	m.owned()
 	m.cache.body.Store(1)
 	m.cache.packed.Store(nil)
 	m.cache.index.Store(&valueIndex{})
@@ -375,7 +438,7 @@ func (m *mapValue) clear() {
 func deleteSorted(s []mapEntry, shared bool, pos []int) []mapEntry {
 	dst := s
 	if shared {
-		dst = make([]mapEntry, len(s)-len(pos))
+		dst = make([]mapEntry, len(s)-len(pos), roomFor(len(s)-len(pos)))
 		copy(dst, s[:pos[0]])
 	}
 	w := pos[0]
@@ -398,7 +461,7 @@ func insertEntry(s []mapEntry, shared bool, i int, e mapEntry) []mapEntry {
 	if !shared {
 		return slices.Insert(s, i, e)
 	}
-	dst := make([]mapEntry, len(s)+1)
+	dst := make([]mapEntry, len(s)+1, roomFor(len(s)+1))
 	copy(dst, s[:i])
 	dst[i] = e
 	copy(dst[i+1:], s[i:])

@@ -205,3 +205,69 @@ func TestMapCopyOnWriteNested(t *testing.T) {
 		t.Fatalf("lowest-ranked key %v, want 1000", res)
 	}
 }
+
+// TestMapSharedArrayVersions checks the in-place appends and slices of
+// copies that share their entries' array: from versions taken at random
+// in a history, as a discarded write or a stale read would, ops that
+// append, remove the first or last entries, or anything else never change
+// a version already made, and each result matches the same op on a map
+// of its own.
+func TestMapSharedArrayVersions(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, seed*13+5))
+		first := newMap(mapKeyOrdered)
+		for i := range 8 {
+			first.put(i, false, int64(i), int64(i))
+		}
+		versions := []*mapValue{first}
+		packed := [][]byte{packValue(nil, first)}
+		next := int64(8)
+		for step := range 400 {
+			parent := versions[len(versions)-1]
+			if rng.IntN(3) == 0 {
+				parent = versions[rng.IntN(len(versions))]
+			}
+			var o cdtOp
+			switch rng.IntN(6) {
+			case 0, 1, 2:
+				o = cdtOp{code: mapPut, args: []any{next, next, int64(mapKeyOrdered)}}
+				next++
+			case 3:
+				o = cdtOp{code: mapRemoveIndexRange, args: []any{int64(rtNone), int64(0), int64(rng.IntN(3) + 1)}}
+			case 4:
+				o = cdtOp{code: mapRemoveIndexRange, args: []any{int64(rtNone), int64(-1 - rng.IntN(2))}}
+			default:
+				o, _ = randMapOp(rng, int(next), false)
+				if !cdtIsModify(o.code) {
+					continue
+				}
+			}
+			got, _, rc := cdtExec(parent, true, o, true)
+			want, _, wantRC := cdtExec(ownCopy(parent), true, o, true)
+			where := fmt.Sprintf("seed %d step %d op %d %v", seed, step, o.code, o.args)
+			if rc != wantRC {
+				t.Fatalf("%s: rc %d, want %d", where, rc, wantRC)
+			}
+			if rc != rcOK {
+				continue
+			}
+			if !bytes.Equal(packValue(nil, got), packValue(nil, want)) {
+				t.Fatalf("%s: result differs from the op on a map of its own", where)
+			}
+			m := got.(*mapValue)
+			checkCaches(t, m)
+			versions = append(versions, m)
+			packed = append(packed, packValue(nil, m))
+			for i, v := range versions {
+				if !bytes.Equal(packValue(nil, v), packed[i]) {
+					t.Fatalf("%s: version %d changed after it was made", where, i)
+				}
+			}
+		}
+	}
+}
+
+// ownCopy returns a copy of m with an array of its own.
+func ownCopy(m *mapValue) *mapValue {
+	return &mapValue{flags: m.flags, entries: append([]mapEntry(nil), m.entries...)}
+}
