@@ -90,6 +90,7 @@ type store struct {
 	bwUpdate   *as.BatchWritePolicy // never expire, update only
 	opDeleted  *as.Operation        // count a delete
 	opGetTotal *as.Operation        // read the put counter
+	jobBins    []string             // the bins of a job record a job is made of
 
 	idMu   sync.Mutex // serializes ID block allocation
 	mu     sync.Mutex
@@ -444,6 +445,7 @@ func (s *store) initPolicies() {
 	s.bwUpdate.RecordExistsAction = as.UPDATE_ONLY
 	s.opDeleted = as.AddOp(as.NewBin(binDeletes, 1))
 	s.opGetTotal = as.GetBinOp(binTotal)
+	s.jobBins = []string{binTube, binBody, binEnc}
 }
 
 // timeout is the budget of one command: the configured timeout, cut by

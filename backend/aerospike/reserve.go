@@ -404,7 +404,7 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 		recs = append(recs, as.NewBatchWrite(casBatchPolicy(g.moves), q.shardKey(g.ref), q.moveOps(g.moves)...))
 	}
 	for _, c := range cands {
-		recs = append(recs, as.NewBatchRead(nil, q.jobKey(c.id), nil))
+		recs = append(recs, as.NewBatchRead(nil, q.jobKey(c.id), q.s.jobBins))
 	}
 	q.batch(ctx, recs)
 	// claimErr is the failure of a claim that did not take effect; the
@@ -462,7 +462,7 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 			if br.ResultCode == types.OK {
 				rec = br.Record
 			} else {
-				r, gerr := q.getRecord(ctx, m.id)
+				r, gerr := q.getRecord(ctx, m.id, q.s.jobBins...)
 				switch {
 				case gerr == nil:
 					rec = r
