@@ -17,12 +17,16 @@ import (
 // own policy (guard, exists action) and gets its own result, so a caller
 // reads its records exactly as if it had sent them alone; a batch that
 // fails as a whole gives its failure to the records it left unanswered,
-// as it does unmerged.
+// as it does unmerged. Bulk commands go out on their own.
 const (
 	// combineLanes bounds the commands of a store in flight at once.
 	combineLanes = 2
 	// maxCombined bounds the records of one combined command.
 	maxCombined = 256
+	// bulkRecords is the size from which a command goes out on its own,
+	// without a lane: bulk work (the background loop's record deletes,
+	// DeleteTube) does not hold up the calls behind it.
+	bulkRecords = 64
 )
 
 // combiner merges the commands sent at the same time by the clients of
@@ -45,6 +49,10 @@ type pending struct {
 // send sends recs, merged with whatever other clients of the store send
 // meanwhile, and sets each record's result.
 func (q *Queue) send(ctx context.Context, recs []as.BatchRecordIfc) {
+	if len(recs) >= bulkRecords {
+		q.exec(ctx, recs)
+		return
+	}
 	q.s.comb.run(ctx, recs, q.exec, q.execGroup)
 }
 

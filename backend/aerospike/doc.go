@@ -93,11 +93,13 @@
 // waiting as one batch command, of at most 256 records. Each record keeps
 // its own guard and gets its own result, so merging changes no outcome;
 // a merged command that fails as a whole fails each of its unanswered
-// records as if it had been sent alone. A call made while none is in
-// flight goes out at once, as a single-record command when it has one
-// record. Under load this cuts the commands per job (with 8 producers and
-// 8 consumers in one process, about one command per job instead of
-// three) at the price of some queueing.
+// records as if it had been sent alone. A call made while fewer than two
+// are in flight goes out at once, as a single-record command when it has
+// one record; one of 64 records or more (the background loop's record
+// deletes, DeleteTube) goes out on its own, so that bulk work does not
+// hold up the calls behind it. Under load this cuts the commands per job
+// (with 8 producers and 8 consumers in one process, about one command
+// per job instead of three) at the price of some queueing.
 //
 // # Ready cache
 //
