@@ -45,7 +45,7 @@ func (q *Queue) background() {
 // entries of this client's finished deletes, sweeps the tubes the client
 // used lately (due delayed jobs and lapsed reservations become ready),
 // and every repairEvery ticks finishes deletes that crashed clients left
-// half done. Every step is idempotent and safe to run from many clients
+// half done and runs the orphan pass. Every step is idempotent and safe to run from many clients
 // at once.
 func (q *Queue) maintain(parent context.Context) {
 	ctx, cancel := context.WithTimeout(parent, 2*q.s.cfg.timeout)
@@ -83,6 +83,7 @@ func (q *Queue) maintain(parent context.Context) {
 			}
 		}
 	}
+	_, _ = q.repairOrphans(ctx)
 }
 
 // flushCleanup finishes this client's deletes: one batch command deletes

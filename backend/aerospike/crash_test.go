@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	as "github.com/aerospike/aerospike-client-go/v8"
+
 	"github.com/beanspike/beanspike"
 )
 
@@ -332,17 +334,151 @@ func TestCrashPutIndexOnly(t *testing.T) {
 }
 
 // A Put that dies with its job record written but not its index entry
-// leaves an unreachable record and no job: the Put failed.
+// leaves a record and no job: the Put failed. The orphan pass deletes the
+// record once the ID counter passed its ID orphanLag ago and the record
+// is as old, and leaves every job, whatever its state, as it was.
 func TestCrashPutRecordOnly(t *testing.T) {
 	ctx := context.Background()
 	a := newTestQueue(t)
 	b := newPeer(t, a)
-	a.crashAt("put:index")
-	if _, err := a.Put(ctx, "p", []byte("x")); !errors.Is(err, errCrashed) {
-		t.Fatalf("Put with crash hook: %v", err)
+	jobs := map[beanspike.ID]string{}
+	put := func(body string, opts ...beanspike.PutOption) beanspike.ID {
+		t.Helper()
+		id, err := b.Put(ctx, "p", []byte(body), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs[id] = body
+		return id
 	}
-	a.crash()
-	wantStats(t, b, "p", 0, 0, 0, 0)
+	reserved := put("reserved", beanspike.WithTTR(48*time.Hour))
+	if j, err := b.Reserve(ctx, "p"); err != nil || j.ID != reserved {
+		t.Fatalf("Reserve = %v, %v; want job %d", j, err, reserved)
+	}
+	put("ready")
+	put("delayed", beanspike.WithDelay(48*time.Hour))
+	buried := put("buried")
+	if _, err := b.ReserveJob(ctx, buried); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Bury(ctx, buried, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// Three orphans: one put with a's clock right, one with it five
+	// minutes ahead (a put time the pass must wait for), one with it two
+	// days ahead (a put time only a wrong clock writes: the horizon alone
+	// decides).
+	orphan := func(skew time.Duration) beanspike.ID {
+		t.Helper()
+		c := newPeer(t, a)
+		c.later(skew)
+		c.crashAt("put:index")
+		if _, err := c.Put(ctx, "p", []byte("x")); !errors.Is(err, errCrashed) {
+			t.Fatalf("Put with crash hook: %v", err)
+		}
+		c.crash()
+		for id := beanspike.ID(1); id < 8*idBlock; id++ {
+			if _, known := jobs[id]; !known && recordExists(t, b, id) {
+				jobs[id] = "orphan"
+				return id
+			}
+		}
+		t.Fatal("the crashed Put left no record")
+		return 0
+	}
+	now, ahead, far := orphan(0), orphan(5*time.Minute), orphan(48*time.Hour)
+	wantStats(t, b, "p", 1, 1, 1, 1)
+	exist := func(want ...bool) {
+		t.Helper()
+		for i, id := range []beanspike.ID{now, ahead, far} {
+			if got := recordExists(t, b, id); got != want[i] {
+				t.Fatalf("orphan %d (%d of 3): record stored %v, want %v", id, i+1, got, want[i])
+			}
+		}
+	}
+
+	pass := func(want int) {
+		t.Helper()
+		n, err := b.repairOrphans(ctx)
+		if err != nil || n != want {
+			t.Fatalf("orphan pass deleted %d, %v; want %d", n, err, want)
+		}
+	}
+	pass(0) // marks the counter
+	pass(0) // too early: the mark is not orphanLag old
+	exist(true, true, true)
+
+	// Another client's lease keeps the pass out.
+	leaseTill := func(ns int64) {
+		t.Helper()
+		if err := b.s.client.PutBins(nil, b.repairKey(), as.NewBin(binLease, ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.later(orphanLag + time.Second)
+	leaseTill(b.nowNs() + int64(time.Hour))
+	pass(0)
+	exist(true, true, true)
+	leaseTill(0)
+	pass(1) // the second orphan's put time stops the pass at its block
+	exist(false, true, true)
+	pass(0)
+	b.later(5 * time.Minute)
+	pass(2)
+	exist(false, false, false)
+
+	// Every job is as it was.
+	wantStats(t, b, "p", 1, 1, 1, 1)
+	for id, body := range jobs {
+		if body == "orphan" {
+			continue
+		}
+		if !recordExists(t, b, id) {
+			t.Fatalf("job %d (%s) lost its record", id, body)
+		}
+		j, err := b.Peek(ctx, id)
+		if err != nil || string(j.Body) != body {
+			t.Fatalf("Peek(%d) = %+v, %v; want %q", id, j, err, body)
+		}
+	}
+}
+
+// The orphan pass walks the ID space block by block, behind the counter,
+// and never checks an ID the counter had not passed orphanLag before.
+func TestOrphanPassHorizon(t *testing.T) {
+	ctx := context.Background()
+	q := newTestQueue(t, WithSweepInterval(time.Hour))
+	for range 3 * idBlock {
+		if _, err := q.Put(ctx, "h", benchBody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() (cursor, horizon int64) {
+		t.Helper()
+		rec, err := q.s.client.Get(nil, q.repairKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := toInt(rec.Bins[binCursor])
+		h, _ := toInt(rec.Bins[binHorizon])
+		return c, h
+	}
+	if _, err := q.repairOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, h := state(); c > 1 || h != 0 {
+		t.Fatalf("first pass: cursor %d horizon %d; want nothing checked", c, h)
+	}
+	q.later(orphanLag)
+	if _, err := q.repairOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, h := state()
+	if h < 3*idBlock || c != h {
+		t.Fatalf("after orphanLag: cursor %d horizon %d; want both past the %d IDs put", c, h, 3*idBlock)
+	}
+	wantStats(t, q, "h", 3*idBlock, 0, 0, 0)
 }
 
 // A DeleteTube that dies part-way leaves the tube listed; calling it
@@ -466,5 +602,28 @@ func TestMoveIntoDeletedTube(t *testing.T) {
 	ok, err := b.s.client.Exists(nil, b.shardKey(shardRef{"g", b.shardOf(id)}))
 	if err != nil || ok {
 		t.Fatalf("index record exists = %v, %v", ok, err)
+	}
+}
+
+// A process uses a block of IDs for at most idBlockLife: the orphan pass
+// counts on it.
+func TestIDBlockLife(t *testing.T) {
+	ctx := context.Background()
+	q := newTestQueue(t, WithSweepInterval(time.Hour))
+	first, err := q.Put(ctx, "b", benchBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := q.Put(ctx, "b", benchBody)
+	if err != nil || next != first+1 {
+		t.Fatalf("second Put: %d, %v; want %d from the same block", next, err, first+1)
+	}
+	q.later(idBlockLife + time.Second)
+	late, err := q.Put(ctx, "b", benchBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late <= first+idBlock-1 {
+		t.Fatalf("Put after idBlockLife got %d, from the old block %d-%d", late, first, first+idBlock-1)
 	}
 }

@@ -34,7 +34,7 @@
 //     counters (total, deletes, compressed, skipped) for that shard.
 //   - P_meta: per tube a meta record (pause state, pause count); one
 //     record listing the tubes; the store configuration (shard count);
-//     the job ID counter.
+//     the job ID counter; the state of the orphan pass (below).
 //
 // A job's entry holds everything about it that changes: priority, TTR,
 // the reserve, timeout, release, bury and kick counters, last delay, the
@@ -50,7 +50,8 @@
 // written into a deleted tube).
 //
 // Job IDs come in blocks of 256 from the counter record (add and read in
-// one command), so they are unique across all clients; the ready time
+// one command), so they are unique across all clients; a process uses a
+// block for at most a minute, then takes a new one. The ready time
 // is the wall clock in nanoseconds, strictly increasing within a process.
 // Across processes, "became ready first" is as good as the clocks agree.
 //
@@ -177,11 +178,28 @@
 //     halves may fail independently. A failed entry write is retried (an
 //     entry whose write is in doubt is looked for before it is written
 //     again), then the record is deleted and Put fails. If the process dies
-//     first, a job record without an entry remains: unreachable, never a
-//     job, since its Put did not succeed. An entry whose record is missing
-//     (the record failed, or is still on its way) is found by Reserve
-//     when it claims it: it is parked as delayed for a second, and dropped
-//     once ten seconds old.
+//     first, or that delete fails too, a job record without an entry
+//     remains: unreachable, never a job, since its Put did not succeed.
+//     The orphan pass deletes it. Every client's background loop tries
+//     the pass every ten ticks; one at a time runs it, under a lease in
+//     the repair record. It walks the job IDs in order from a cursor kept
+//     there, 256 keys per batch read, checking only IDs the ID counter
+//     passed at least ten minutes before (it notes the counter, with the
+//     time, and moves its horizon to that reading ten minutes later: by
+//     then every Put of those IDs has written all it ever will, since a
+//     block is used for a minute and a Put takes seconds); a record
+//     found without an index entry, put ten minutes ago or more, is
+//     deleted. It commits its cursor only while it still holds the lease;
+//     a pass that dies leaves the lease to run out (30 seconds) and its
+//     work to be done again, which is harmless. Each ID is checked once,
+//     about a batch read per 256 jobs put; a record whose put time is
+//     younger (a client clock ahead) holds the cursor at its block until
+//     it is not. A process that stalls for more than ten minutes in the
+//     middle of a Put defeats the pass: its record may be judged an orphan
+//     before its entry is written. An entry whose record is missing (the
+//     record failed, or is still on its way) is found by Reserve when it
+//     claims it: it is parked as delayed for a second, and dropped once
+//     ten seconds old.
 //   - DeleteTube deletes the job records, then the index and meta
 //     records, then the tube-list entry. A crash leaves the tube listed;
 //     DeleteTube again finishes the work. Entries whose records are gone

@@ -518,7 +518,7 @@ func (q *Queue) register(ctx context.Context, tube string, metaOps []*as.Operati
 
 // allocIDs returns n new job IDs, unique across every client of the
 // store: blocks of idBlock IDs are taken from a counter record with one
-// add-and-read command.
+// add-and-read command, and used for at most idBlockLife.
 func (q *Queue) allocIDs(ctx context.Context, n int) ([]beanspike.ID, error) {
 	s := q.s
 	out := make([]beanspike.ID, 0, n)
@@ -528,7 +528,13 @@ func (q *Queue) allocIDs(ctx context.Context, n int) ([]beanspike.ID, error) {
 			s.idNext++
 		}
 	}
+	now := q.nowNs()
 	s.mu.Lock()
+	if now-s.idAt > int64(idBlockLife) {
+		// The orphan pass counts on no ID being used long after its
+		// block was taken.
+		s.idNext, s.idEnd = 0, 0
+	}
 	take()
 	s.mu.Unlock()
 	if len(out) == n {
@@ -562,7 +568,7 @@ func (q *Queue) allocIDs(ctx context.Context, n int) ([]beanspike.ID, error) {
 			return nil, err
 		}
 		s.mu.Lock()
-		s.idNext, s.idEnd = uint64(hi-int64(block)+1), uint64(hi)
+		s.idNext, s.idEnd, s.idAt = uint64(hi-int64(block)+1), uint64(hi), q.nowNs()
 		s.mu.Unlock()
 	}
 	return out, nil

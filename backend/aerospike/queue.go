@@ -97,6 +97,7 @@ type store struct {
 	refs   int
 	idNext uint64
 	idEnd  uint64
+	idAt   int64                   // when the current block was taken (ns)
 	known  map[string]bool         // tubes known to be registered
 	keys   map[string][]*as.Key    // index record keys by tube
 	idTube map[beanspike.ID]string // tubes of jobs seen lately
