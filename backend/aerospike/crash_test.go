@@ -10,6 +10,7 @@ import (
 	as "github.com/aerospike/aerospike-client-go/v8"
 
 	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
 )
 
 // crash stops q as a killed process would stop: its background loop
@@ -626,4 +627,62 @@ func TestIDBlockLife(t *testing.T) {
 	if late <= first+idBlock-1 {
 		t.Fatalf("Put after idBlockLife got %d, from the old block %d-%d", late, first, first+idBlock-1)
 	}
+}
+
+// A Put whose batch was applied but not answered looks for its entries
+// before it writes them again. If another client reserved and deleted
+// the job meanwhile, the deleting map shows the entry landed: the job is
+// not put a second time.
+func TestPutInDoubtJobDeletedMeanwhile(t *testing.T) {
+	if tgt.srv == nil {
+		t.Skipf("injecting faults needs the in-process server; target is %s", tgt.kind)
+	}
+	ctx := context.Background()
+	a := newTestQueue(t, WithSweepInterval(time.Hour))
+	b := newPeer(t, a)
+	if _, err := a.Put(ctx, "d", []byte("first")); err != nil { // registers the tube
+		t.Fatal(err)
+	}
+	j, err := b.Reserve(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tgt.srv.ClearFaults)
+	if _, err := tgt.srv.Inject(aerospiketest.Fault{Action: aerospiketest.FaultCloseAfter,
+		Command: aerospiketest.BatchCommand, Set: a.s.setJobs}); err != nil {
+		t.Fatal(err)
+	}
+	var taken beanspike.ID
+	f := func(point string) error {
+		if point != "put:recheck" || taken != 0 {
+			return nil
+		}
+		j, err := b.Reserve(ctx, "d")
+		if err != nil {
+			t.Errorf("Reserve of the job whose Put is in doubt: %v", err)
+			return nil
+		}
+		taken = j.ID
+		if err := b.Delete(ctx, j.ID); err != nil {
+			t.Errorf("Delete: %v", err)
+		}
+		return nil
+	}
+	a.hook.Store(&f)
+	id, err := a.Put(ctx, "d", []byte("second"))
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if taken == 0 || id != taken {
+		t.Fatalf("Put returned job %d; the recheck hook took %d", id, taken)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if j, err := b.Reserve(done, "d"); err == nil {
+		t.Fatalf("job %d reserved again after its delete: %+v", j.ID, j)
+	}
+	wantStats(t, b, "d", 0, 0, 0, 0)
 }

@@ -175,9 +175,14 @@
 //     are idempotent. A record whose deletion fails is tried again at the
 //     next tick.
 //   - Put writes the job record and the entry in one batch command, whose
-//     halves may fail independently. A failed entry write is retried (an
-//     entry whose write is in doubt is looked for before it is written
-//     again), then the record is deleted and Put fails. If the process dies
+//     halves may fail independently. A failed entry write is retried, then
+//     the record is deleted and Put fails. An entry whose write is in
+//     doubt is looked for before it is written again: in the index, in the
+//     deleting map (its job was reserved and deleted meanwhile), and by
+//     the record this Put wrote being gone (the delete finished); only
+//     when the record write was in doubt as well and the delete finished
+//     before the Put looked, a matter of a background tick, is the job put
+//     again: delivered twice, never lost. If the process dies
 //     first, or that delete fails too, a job record without an entry
 //     remains: unreachable, never a job, since its Put did not succeed.
 //     The orphan pass deletes it. Every client's background loop tries
@@ -198,8 +203,10 @@
 //     middle of a Put defeats the pass: its record may be judged an orphan
 //     before its entry is written. An entry whose record is missing (the
 //     record failed, or is still on its way) is found by Reserve when it
-//     claims it: it is parked as delayed for a second, and dropped once
-//     ten seconds old.
+//     claims it: the claim's read and a second read of every copy of the
+//     record (read mode AP ALL, which sees through a migration) both miss
+//     it. It is then parked as delayed for a second, and dropped once ten
+//     seconds old.
 //   - DeleteTube deletes the job records, then the index and meta
 //     records, then the tube-list entry. A crash leaves the tube listed;
 //     DeleteTube again finishes the work. Entries whose records are gone

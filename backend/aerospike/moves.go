@@ -243,10 +243,23 @@ func (q *Queue) locate(ctx context.Context, id beanspike.ID, withRecord bool) (l
 
 // getRecord reads the job record of id; ErrNotFound when there is none.
 func (q *Queue) getRecord(ctx context.Context, id beanspike.ID, bins ...string) (*as.Record, error) {
+	return q.readJobRecord(ctx, q.readPolicy(ctx), id, bins)
+}
+
+// confirmRecord is getRecord reading every copy of the record a cluster
+// holds (read mode AP ALL): while partitions migrate, the copy a read
+// reaches may lack a record that another copy has.
+func (q *Queue) confirmRecord(ctx context.Context, id beanspike.ID, bins ...string) (*as.Record, error) {
+	p := *q.readPolicy(ctx)
+	p.ReadModeAP = as.ReadModeAPAll
+	return q.readJobRecord(ctx, &p, id, bins)
+}
+
+func (q *Queue) readJobRecord(ctx context.Context, p *as.BasePolicy, id beanspike.ID, bins []string) (*as.Record, error) {
 	var rec *as.Record
 	err := q.retry(ctx, func() error {
 		var err error
-		rec, err = q.s.client.Get(q.readPolicy(ctx), q.jobKey(id), bins...)
+		rec, err = q.s.client.Get(p, q.jobKey(id), bins...)
 		return err
 	})
 	if err != nil {

@@ -189,7 +189,10 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 		// is sent again, so that no entry is put twice.
 		for _, g := range order {
 			if !g.done && g.doubt {
-				ok, err := q.groupLanded(ctx, g, jobs)
+				if err := q.at("put:recheck"); err != nil {
+					return nil, err
+				}
+				ok, err := q.groupLanded(ctx, g, jobs, recDone)
 				if err != nil {
 					failure = err
 					break
@@ -382,17 +385,53 @@ func (q *Queue) groupWrite(g *putGroup, jobs []newJob) *as.BatchWrite {
 }
 
 // groupLanded tells whether the index entries of g were written by an
-// attempt whose outcome is in doubt.
-func (q *Queue) groupLanded(ctx context.Context, g *putGroup, jobs []newJob) (bool, error) {
+// attempt whose outcome is in doubt. They were if any is in the index,
+// or recorded as deleted (its job was reserved and deleted since), or if
+// a job record this Put wrote is gone (deleted, and the delete finished).
+func (q *Queue) groupLanded(ctx context.Context, g *putGroup, jobs []newJob, recDone []bool) (bool, error) {
 	ids := make([]beanspike.ID, len(g.jobs))
+	keys := make([]any, len(g.jobs))
 	for n, i := range g.jobs {
 		ids[n] = jobs[i].id
+		keys[n] = int64(jobs[i].id)
 	}
 	f, err := q.readEntries(ctx, g.ref, ids)
-	if err != nil {
+	if err != nil || len(f) > 0 {
+		return len(f) > 0, err
+	}
+	var rec *as.Record
+	err = q.retry(ctx, func() error {
+		var err error
+		rec, err = q.s.client.Operate(q.plainWritePolicy(ctx), q.shardKey(g.ref),
+			as.MapGetByKeyListOp(binDeleting, keys, as.MapReturnType.KEY))
+		return err
+	})
+	switch {
+	case err == nil:
+		if l, _ := rec.Bins[binDeleting].([]any); len(l) > 0 {
+			return true, nil
+		}
+	case !errorIsNotFound(err):
 		return false, err
 	}
-	return len(f) > 0, nil
+	for _, i := range g.jobs {
+		if !recDone[i] {
+			continue
+		}
+		var ok bool
+		err := q.retry(ctx, func() error {
+			var err error
+			ok, err = q.s.client.Exists(q.readPolicy(ctx), q.jobKey(jobs[i].id))
+			return err
+		})
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // undoPut removes what was written of jobs that a failed batch put and

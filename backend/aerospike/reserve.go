@@ -462,7 +462,7 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 			if br.ResultCode == types.OK {
 				rec = br.Record
 			} else {
-				r, gerr := q.getRecord(ctx, m.id, q.s.jobBins...)
+				r, gerr := q.confirmRecord(ctx, m.id, q.s.jobBins...)
 				switch {
 				case gerr == nil:
 					rec = r
