@@ -686,3 +686,47 @@ func TestPutInDoubtJobDeletedMeanwhile(t *testing.T) {
 	}
 	wantStats(t, b, "d", 0, 0, 0, 0)
 }
+
+// An orphan pass that dies before it commits keeps the lease until it
+// runs out; the next pass then does the work again and commits it.
+func TestCrashOrphanPass(t *testing.T) {
+	ctx := context.Background()
+	a := newTestQueue(t, WithSweepInterval(time.Hour))
+	b := newPeer(t, a)
+	c := newPeer(t, a)
+	c.crashAt("put:index")
+	if _, err := c.Put(ctx, "o", []byte("x")); !errors.Is(err, errCrashed) {
+		t.Fatalf("Put with crash hook: %v", err)
+	}
+	c.crash()
+	if _, err := a.repairOrphans(ctx); err != nil { // marks the counter
+		t.Fatal(err)
+	}
+	a.later(orphanLag + time.Second)
+	b.later(orphanLag + time.Second)
+	a.crashAt("orphans:commit")
+	if n, err := a.repairOrphans(ctx); !errors.Is(err, errCrashed) || n != 1 {
+		t.Fatalf("pass with crash hook: %d, %v; want 1 deleted, then the crash", n, err)
+	}
+	a.crash()
+	cursor := func() int64 {
+		t.Helper()
+		rec, err := b.s.client.Get(nil, b.repairKey(), binCursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := toInt(rec.Bins[binCursor])
+		return c
+	}
+	before := cursor()
+	if n, err := b.repairOrphans(ctx); err != nil || n != 0 || cursor() != before {
+		t.Fatalf("pass during the dead pass's lease: %d, %v, cursor %d -> %d; want nothing done", n, err, before, cursor())
+	}
+	b.later(orphanLease)
+	if _, err := b.repairOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := cursor(); after <= before {
+		t.Fatalf("cursor %d -> %d after the lease ran out; want it moved on", before, after)
+	}
+}

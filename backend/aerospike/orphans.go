@@ -117,6 +117,9 @@ func (q *Queue) repairOrphans(ctx context.Context) (int, error) {
 			break
 		}
 	}
+	if err := q.at("orphans:commit"); err != nil {
+		return deleted, err
+	}
 	// Commit, and free the lease, if the lease is still ours.
 	wp := q.writePolicy(ctx, as.ExpEq(as.ExpIntBin(binLease), as.ExpIntVal(lease)))
 	wp.RecordExistsAction = as.UPDATE_ONLY
