@@ -55,6 +55,7 @@ func (q *Queue) maintain(parent context.Context) {
 	q.mu.Lock()
 	q.ticks++
 	repair := q.ticks%repairEvery == 0
+	orphans := q.ticks%(repairEvery*orphanEvery) == 0
 	tubes := make([]string, 0, len(q.active))
 	for t, at := range q.active {
 		if now-at > int64(activeFor) {
@@ -83,7 +84,9 @@ func (q *Queue) maintain(parent context.Context) {
 			}
 		}
 	}
-	_, _ = q.repairOrphans(ctx)
+	if orphans {
+		_, _ = q.repairOrphans(ctx)
+	}
 }
 
 // flushCleanup finishes this client's deletes: one batch command deletes

@@ -186,8 +186,8 @@
 //     first, or that delete fails too, a job record without an entry
 //     remains: unreachable, never a job, since its Put did not succeed.
 //     The orphan pass deletes it. Every client's background loop tries
-//     the pass every ten ticks; one at a time runs it, under a lease in
-//     the repair record. It walks the job IDs in order from a cursor kept
+//     the pass every hundred ticks; one at a time runs it, for up to two
+//     seconds, under a lease in the repair record. It walks the job IDs in order from a cursor kept
 //     there, 256 keys per batch read, checking only IDs the ID counter
 //     passed at least ten minutes before (it notes the counter, with the
 //     time, and moves its horizon to that reading ten minutes later: by

@@ -37,8 +37,12 @@ const (
 	orphanLag = 10 * time.Minute
 	// orphanLease is how long a pass holds the repair record.
 	orphanLease = 30 * time.Second
-	// orphanBlocks bounds the blocks of idBlock IDs one pass checks.
-	orphanBlocks = 16
+	// orphanBudget bounds the time one pass spends checking blocks.
+	orphanBudget = 2 * time.Second
+	// orphanEvery is how many repair passes of the background loop go by
+	// between two attempts at the orphan pass: a client tries about every
+	// ten seconds.
+	orphanEvery = 10
 )
 
 // Bins of the repair record.
@@ -102,10 +106,8 @@ func (q *Queue) repairOrphans(ctx context.Context) (int, error) {
 		markAt = now
 	}
 	deleted := 0
-	for range orphanBlocks {
-		if cursor >= horizon {
-			break
-		}
+	start := time.Now()
+	for cursor < horizon && time.Since(start) < orphanBudget {
 		hi := min(cursor+idBlock, horizon)
 		n, settled, err := q.deleteOrphans(ctx, cursor, hi, now)
 		deleted += n
