@@ -47,6 +47,7 @@ type NamespaceConfig struct {
 type Option func(*config) error
 
 type config struct {
+	addr         string
 	namespaces   []NamespaceConfig
 	build        string
 	nodeName     string
@@ -121,6 +122,19 @@ func WithPendingLimit(n int) Option {
 	}
 }
 
+// WithAddr sets the host:port the server listens on, and reports to
+// clients as its service address. Defaults to 127.0.0.1 and a port the
+// system picks.
+func WithAddr(addr string) Option {
+	return func(c *config) error {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("aerospiketest: address %q: %w", addr, err)
+		}
+		c.addr = addr
+		return nil
+	}
+}
+
 // Stats are counters observed by the server since it started.
 type Stats struct {
 	// Connections is the number of accepted connections.
@@ -169,9 +183,10 @@ func (s *Server) sleep(d time.Duration) {
 	}
 }
 
-// NewServer starts a server on a random 127.0.0.1 port.
+// NewServer starts a server, by default on a random 127.0.0.1 port.
 func NewServer(opts ...Option) (*Server, error) {
 	cfg := config{
+		addr:         "127.0.0.1:0",
 		build:        DefaultBuild,
 		nodeName:     "BB9000000000001",
 		pendingLimit: DefaultPendingLimit,
@@ -188,7 +203,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	if len(cfg.namespaces) == 0 {
 		cfg.namespaces = []NamespaceConfig{{Name: DefaultNamespace, MaxRecordSize: DefaultMaxRecordSize}}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return nil, fmt.Errorf("aerospiketest: listen: %w", err)
 	}
@@ -212,7 +227,7 @@ func NewServer(opts ...Option) (*Server, error) {
 // Addr returns the listening address as host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Host returns the listening host, "127.0.0.1".
+// Host returns the listening host, "127.0.0.1" by default.
 func (s *Server) Host() string {
 	h, _, _ := net.SplitHostPort(s.Addr())
 	return h
