@@ -37,16 +37,9 @@ func newBench(b *testing.B, opts ...Option) (*Queue, *aerospiketest.Server) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(runtime.GC) // last: after the server and the queue are gone
 	b.Cleanup(func() { _ = srv.Close() })
-	all := append([]Option{WithHosts(srv.Host()), WithPort(srv.Port()), WithShards(*benchShards)}, opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	q, err := New(ctx, all...)
-	if err != nil {
-		b.Fatalf("New: %v", err)
-	}
-	b.Cleanup(func() { _ = q.Close() })
-	b.Cleanup(runtime.GC)
+	q := newQueueAt(b, srv.Host(), srv.Port(), append([]Option{WithShards(*benchShards)}, opts...)...)
 	return q, srv
 }
 

@@ -60,6 +60,34 @@ type gate struct {
 	groups  [][]*pending
 }
 
+// enqueue starts a command while the lanes are taken and waits until it
+// is the n-th waiting.
+func (c *combiner) enqueue(t *testing.T, wg *sync.WaitGroup, g *gate, recs []as.BatchRecordIfc, n int) {
+	t.Helper()
+	wg.Go(func() { c.run(context.Background(), recs, g.one, g.group) })
+	c.queued(t, n)
+}
+
+// idle checks that c has nothing in flight and nothing waiting.
+func (c *combiner) idle(t *testing.T) {
+	t.Helper()
+	if c.inflight != 0 || len(c.queue) != 0 {
+		t.Fatalf("after the commands: %d in flight, %d queued", c.inflight, len(c.queue))
+	}
+}
+
+// busyCombiner returns a combiner whose every lane is taken by a command
+// that the returned gate holds until released; wg waits for them.
+func busyCombiner(t *testing.T) (*combiner, *gate, *sync.WaitGroup) {
+	t.Helper()
+	c, g, wg := &combiner{}, &gate{release: make(chan struct{})}, &sync.WaitGroup{}
+	for range combineLanes {
+		wg.Go(func() { c.run(context.Background(), readRecs(t, 1), g.one, g.group) })
+	}
+	c.busy(t)
+	return c, g, wg
+}
+
 func (g *gate) one(_ context.Context, recs []as.BatchRecordIfc) {
 	g.mu.Lock()
 	g.ones = append(g.ones, recs)
@@ -84,27 +112,17 @@ func TestCombinerAloneSendsAtOnce(t *testing.T) {
 	if len(g.ones) != 3 || len(g.groups) != 0 {
 		t.Fatalf("sequential commands: %d sent alone, %d groups; want 3, 0", len(g.ones), len(g.groups))
 	}
-	if c.inflight != 0 || len(c.queue) != 0 {
-		t.Fatalf("after the commands: %d in flight, %d queued", c.inflight, len(c.queue))
-	}
+	c.idle(t)
 }
 
 func TestCombinerMergesWaitingCommands(t *testing.T) {
-	var c combiner
-	g := &gate{release: make(chan struct{})}
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	for range combineLanes {
-		wg.Go(func() { c.run(ctx, readRecs(t, 1), g.one, g.group) })
-	}
-	c.busy(t)
+	c, g, wg := busyCombiner(t)
 	// The lanes are taken: the next commands wait, in arrival order.
 	var waiting [][]as.BatchRecordIfc
 	for i := range 5 {
 		recs := readRecs(t, i+1)
 		waiting = append(waiting, recs)
-		wg.Go(func() { c.run(ctx, recs, g.one, g.group) })
-		c.queued(t, i+1)
+		c.enqueue(t, wg, g, recs, i+1)
 	}
 	close(g.release)
 	wg.Wait()
@@ -123,26 +141,16 @@ func TestCombinerMergesWaitingCommands(t *testing.T) {
 			t.Errorf("group member %d is not the command that waited %d-th", i, i)
 		}
 	}
-	if c.inflight != 0 || len(c.queue) != 0 {
-		t.Fatalf("after the commands: %d in flight, %d queued", c.inflight, len(c.queue))
-	}
+	c.idle(t)
 }
 
 func TestCombinerBoundsGroups(t *testing.T) {
-	var c combiner
-	g := &gate{release: make(chan struct{})}
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	for range combineLanes {
-		wg.Go(func() { c.run(ctx, readRecs(t, 1), g.one, g.group) })
-	}
-	c.busy(t)
+	c, g, wg := busyCombiner(t)
 	// Three commands of half the bound each: two fit in a group.
 	half := maxCombined / 2
 	for i := range 3 {
 		recs := readRecs(t, half)
-		wg.Go(func() { c.run(ctx, recs, g.one, g.group) })
-		c.queued(t, i+1)
+		c.enqueue(t, wg, g, recs, i+1)
 	}
 	close(g.release)
 	wg.Wait()

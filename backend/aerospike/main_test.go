@@ -145,9 +145,13 @@ func uniquePrefix(t testing.TB) string {
 func newTestQueue(t testing.TB, opts ...Option) *Queue {
 	t.Helper()
 	t.Logf("aerospike target: %s at %s:%d", tgt.kind, tgt.host, tgt.port)
-	all := append([]Option{
-		WithHosts(tgt.host), WithPort(tgt.port), WithSetPrefix(uniquePrefix(t)),
-	}, opts...)
+	return newQueueAt(t, tgt.host, tgt.port, append([]Option{WithSetPrefix(uniquePrefix(t))}, opts...)...)
+}
+
+// newQueueAt makes a queue on the server at host:port, closed when t ends.
+func newQueueAt(t testing.TB, host string, port int, opts ...Option) *Queue {
+	t.Helper()
+	all := append([]Option{WithHosts(host), WithPort(port)}, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	q, err := New(ctx, all...)
