@@ -10,7 +10,7 @@ import (
 )
 
 // Group commit. The clients of one store send their writes and record
-// reads through a combiner: while lanes commands are in flight, a new
+// reads through a combiner: while c.lanes commands are in flight, a new
 // command waits, and when one finishes, every waiting command goes out
 // together as one batch command. Alone, a command goes out at once, as a
 // single-record command when it has one record. Each record keeps its
@@ -19,8 +19,6 @@ import (
 // fails as a whole gives its failure to the records it left unanswered,
 // as it does unmerged. Bulk commands go out on their own.
 const (
-	// combineLanes bounds the commands of a store in flight at once.
-	combineLanes = 2
 	// maxCombined bounds the records of one combined command.
 	maxCombined = 256
 	// bulkRecords is the size from which a command goes out on its own,
@@ -32,6 +30,7 @@ const (
 // combiner merges the commands sent at the same time by the clients of
 // one store.
 type combiner struct {
+	lanes    int // commands in flight at most
 	mu       sync.Mutex
 	inflight int
 	queue    []*pending
@@ -61,7 +60,7 @@ func (q *Queue) send(ctx context.Context, recs []as.BatchRecordIfc) {
 func (c *combiner) run(ctx context.Context, recs []as.BatchRecordIfc,
 	one func(context.Context, []as.BatchRecordIfc), group func([]*pending)) {
 	c.mu.Lock()
-	if c.inflight < combineLanes {
+	if c.inflight < c.lanes {
 		c.inflight++
 		c.mu.Unlock()
 		one(ctx, recs)

@@ -31,7 +31,7 @@ func (c *combiner) queued(t *testing.T, n int) {
 // busy waits until every lane of c is taken.
 func (c *combiner) busy(t *testing.T) {
 	t.Helper()
-	c.await(t, func() bool { return c.inflight == combineLanes }, "lanes taken")
+	c.await(t, func() bool { return c.inflight == c.lanes }, "lanes taken")
 }
 
 func (c *combiner) await(t *testing.T, cond func() bool, what string) {
@@ -80,8 +80,8 @@ func (c *combiner) idle(t *testing.T) {
 // that the returned gate holds until released; wg waits for them.
 func busyCombiner(t *testing.T) (*combiner, *gate, *sync.WaitGroup) {
 	t.Helper()
-	c, g, wg := &combiner{}, &gate{release: make(chan struct{})}, &sync.WaitGroup{}
-	for range combineLanes {
+	c, g, wg := &combiner{lanes: testLanes}, &gate{release: make(chan struct{})}, &sync.WaitGroup{}
+	for range testLanes {
 		wg.Go(func() { c.run(context.Background(), readRecs(t, 1), g.one, g.group) })
 	}
 	c.busy(t)
@@ -101,8 +101,11 @@ func (g *gate) group(p []*pending) {
 	g.mu.Unlock()
 }
 
+// testLanes is the lanes of the combiners under test.
+const testLanes = 3
+
 func TestCombinerAloneSendsAtOnce(t *testing.T) {
-	var c combiner
+	c := combiner{lanes: testLanes}
 	g := &gate{release: make(chan struct{})}
 	close(g.release)
 	recs := readRecs(t, 2)
@@ -126,8 +129,8 @@ func TestCombinerMergesWaitingCommands(t *testing.T) {
 	}
 	close(g.release)
 	wg.Wait()
-	if len(g.ones) != combineLanes {
-		t.Errorf("%d commands sent alone, want %d", len(g.ones), combineLanes)
+	if len(g.ones) != testLanes {
+		t.Errorf("%d commands sent alone, want %d", len(g.ones), testLanes)
 	}
 	if len(g.groups) != 1 {
 		t.Fatalf("%d groups sent, want the 5 waiting commands as 1", len(g.groups))
@@ -166,10 +169,19 @@ func TestCombinerBoundsGroups(t *testing.T) {
 		total += len(grp)
 	}
 	// The third command went alone (a group of one is sent as one).
-	if total+len(g.ones) != combineLanes+3 {
-		t.Errorf("%d commands in groups and %d alone; want %d in all", total, len(g.ones), combineLanes+3)
+	if total+len(g.ones) != testLanes+3 {
+		t.Errorf("%d commands in groups and %d alone; want %d in all", total, len(g.ones), testLanes+3)
 	}
 	if len(g.groups) != 1 || len(g.groups[0]) != 2 {
 		t.Errorf("%d groups, want one of the first 2 waiting commands", len(g.groups))
+	}
+}
+
+func TestWithInFlightSetsLanes(t *testing.T) {
+	if got := newTestQueue(t).s.comb.lanes; got != DefaultInFlight {
+		t.Errorf("default lanes %d, want %d", got, DefaultInFlight)
+	}
+	if got := newTestQueue(t, WithInFlight(5)).s.comb.lanes; got != 5 {
+		t.Errorf("WithInFlight(5): lanes %d", got)
 	}
 }

@@ -90,7 +90,7 @@
 //
 // The counts above are per call. The clients of one [New] also merge
 // their commands (group commit): while two commands of the process are
-// in flight, further ones wait, and the first to finish sends all those
+// in flight ([WithInFlight]), further ones wait, and the first to finish sends all those
 // waiting as one batch command, of at most 256 records. Each record keeps
 // its own guard and gets its own result, so merging changes no outcome;
 // a merged command that fails as a whole fails each of its unanswered

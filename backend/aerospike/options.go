@@ -33,6 +33,11 @@ const (
 	DefaultSweepInterval = 100 * time.Millisecond
 	// DefaultTimeout bounds each command sent to the server.
 	DefaultTimeout = 2 * time.Second
+	// DefaultInFlight is how many commands the clients of one [New] have
+	// in flight before further ones wait to be merged.
+	DefaultInFlight = 2
+	// MaxInFlight is the largest value [WithInFlight] accepts.
+	MaxInFlight = 1024
 	// MaxBodySizeLimit is the largest value [WithMaxBodySize] accepts: a
 	// job record must fit in Aerospike's 8 MiB record limit.
 	MaxBodySizeLimit = 7 << 20
@@ -62,6 +67,7 @@ type config struct {
 	shards        int
 	sweepInterval time.Duration
 	timeout       time.Duration
+	inFlight      int
 }
 
 // WithHosts sets the seed hosts, each "name" or "name:port"; a host
@@ -121,6 +127,14 @@ func WithSweepInterval(d time.Duration) Option {
 // earlier deadline bounds it further. Defaults to [DefaultTimeout].
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
+// WithInFlight sets how many commands the clients made by one [New] send
+// at once; while that many are in flight, further ones wait, and go out
+// together as one batch command when one finishes (see the package
+// documentation). More lets more commands run in parallel, in smaller
+// batches; [MaxInFlight] all but turns merging off. From 1 to
+// [MaxInFlight]; defaults to [DefaultInFlight].
+func WithInFlight(n int) Option { return func(c *config) { c.inFlight = n } }
+
 // resolve applies opts over the defaults and the environment and validates
 // the result.
 func resolve(opts []Option) (config, error) {
@@ -132,6 +146,7 @@ func resolve(opts []Option) (config, error) {
 		shards:        DefaultShards,
 		sweepInterval: DefaultSweepInterval,
 		timeout:       DefaultTimeout,
+		inFlight:      DefaultInFlight,
 	}
 	if h := strings.TrimSpace(os.Getenv(EnvHost)); h != "" {
 		c.hosts = strings.Split(h, ",")
@@ -174,6 +189,10 @@ func resolve(opts []Option) (config, error) {
 	}
 	if c.timeout < time.Millisecond {
 		return c, fmt.Errorf("%w: timeout %s is shorter than 1ms", beanspike.ErrInvalidArgument, c.timeout)
+	}
+	if c.inFlight < 1 || c.inFlight > MaxInFlight {
+		return c, fmt.Errorf("%w: commands in flight %d is not between 1 and %d",
+			beanspike.ErrInvalidArgument, c.inFlight, MaxInFlight)
 	}
 	return c, nil
 }

@@ -19,7 +19,8 @@ func TestResolveDefaultsAndEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.hosts) != 1 || c.hosts[0] != DefaultHost || c.port != DefaultPort || c.namespace != DefaultNamespace {
+	if len(c.hosts) != 1 || c.hosts[0] != DefaultHost || c.port != DefaultPort || c.namespace != DefaultNamespace ||
+		c.inFlight != DefaultInFlight {
 		t.Fatalf("defaults: %+v", c)
 	}
 	t.Setenv(EnvHost, "h1,h2:4000")
@@ -52,6 +53,8 @@ func TestResolveRejects(t *testing.T) {
 		"shards":    WithShards(0),
 		"sweep":     WithSweepInterval(0),
 		"timeout":   WithTimeout(0),
+		"inflight":  WithInFlight(0),
+		"inflight+": WithInFlight(MaxInFlight + 1),
 	} {
 		if _, err := resolve([]Option{o}); !errors.Is(err, beanspike.ErrInvalidArgument) {
 			t.Errorf("%s: %v", name, err)

@@ -154,6 +154,7 @@ func New(ctx context.Context, opts ...Option) (*Queue, error) {
 		idTube:    map[beanspike.ID]string{},
 		wait:      map[string]int{},
 		wake:      make(chan struct{}),
+		comb:      combiner{lanes: cfg.inFlight},
 	}
 	s.initPolicies()
 	q := s.newClient()
