@@ -119,8 +119,16 @@ func BenchmarkReserveDelete(b *testing.B) {
 // its own, on one tube, and reports the jobs put, reserved and deleted
 // per second; on the in-process server also the commands it served per
 // job (concurrent calls are merged) and the writes it refused as busy.
+//
+// "merged" is the default; "unmerged" sends every command at once
+// (WithInFlight(MaxInFlight)), for comparison.
 func BenchmarkConcurrent(b *testing.B) {
-	base, srv := newBench(b)
+	b.Run("merged", func(b *testing.B) { benchConcurrent(b) })
+	b.Run("unmerged", func(b *testing.B) { benchConcurrent(b, WithInFlight(MaxInFlight)) })
+}
+
+func benchConcurrent(b *testing.B, opts ...Option) {
+	base, srv := newBench(b, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const producers, consumers = 8, 8
