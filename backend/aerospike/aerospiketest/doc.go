@@ -7,10 +7,11 @@
 //	defer srv.Close()
 //	client, err := aerospike.NewClient(srv.Host(), srv.Port())
 //
-// The server listens on 127.0.0.1 on a random port, reports itself as a
-// single-node Aerospike 8.1 Community Edition cluster owning all 4096
-// partitions of every configured namespace (default "test"), and keeps all
-// data in memory. It aims to answer as a real server does: the package's
+// The server listens on 127.0.0.1 on a random port ([WithAddr] chooses
+// another address; command aerospiketest, in cmd/aerospiketest, runs it
+// as a process of its own), reports itself as a single-node Aerospike 8.1
+// Community Edition cluster owning all 4096 partitions of every
+// configured namespace (default "test"), and keeps all data in memory. It aims to answer as a real server does: the package's
 // tests run unchanged against a real server when AEROSPIKE_HOST (and
 // optionally AEROSPIKE_PORT, default 3000) is set.
 //
@@ -117,7 +118,10 @@
 // are kept sorted by key, and each map keeps a value-order index (built on
 // first use), so key, rank and value lookups are binary searches. A write
 // copies only the bins it modifies and, within a modified map, its entry
-// array (a memory move, as a real server rewrites the record); record
+// array (a memory move, as a real server rewrites the record), except
+// that a write which appends entries, or removes the first or the last,
+// shares the array with the stored map (a high-water mark shared by the
+// maps that use the array keeps a slot from being claimed twice); record
 // sizes and map encodings are cached per stored value. Each connection
 // keeps its read buffer, request body, parsed message, batch entries and
 // response buffer from one request to the next, and a response goes out in
