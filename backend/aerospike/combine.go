@@ -21,6 +21,11 @@ import (
 const (
 	// maxCombined bounds the records of one combined command.
 	maxCombined = 256
+	// maxKeyWrites bounds the writes to one record in a combined command:
+	// a server that runs a batch's parts in parallel (as Aerospike does
+	// for namespaces on devices) queues them on the record, and more than
+	// its transaction-pending-limit (20 by default) fail with KEY_BUSY.
+	maxKeyWrites = 16
 	// bulkRecords is the size from which a command goes out on its own,
 	// without a lane: bulk work (the background loop's record deletes,
 	// DeleteTube) does not hold up the calls behind it.
@@ -95,8 +100,14 @@ func (c *combiner) next() {
 		return
 	}
 	n, i := 0, 0
-	for i < len(c.queue) && (i == 0 || n+len(c.queue[i].recs) <= maxCombined) {
-		n += len(c.queue[i].recs)
+	writes := map[string]int{}
+	for i < len(c.queue) {
+		p := c.queue[i]
+		if i > 0 && (n+len(p.recs) > maxCombined || !fitsWrites(writes, p.recs)) {
+			break
+		}
+		addWrites(writes, p.recs)
+		n += len(p.recs)
 		i++
 	}
 	g := make([]*pending, i)
@@ -106,6 +117,41 @@ func (c *combiner) next() {
 	c.queue = c.queue[:rest]
 	c.mu.Unlock()
 	g[0].turn <- g
+}
+
+// fitsWrites tells whether recs can join a command whose writes per
+// record are counted in writes without any record taking more than
+// maxKeyWrites.
+func fitsWrites(writes map[string]int, recs []as.BatchRecordIfc) bool {
+	add := map[string]int{}
+	for _, r := range recs {
+		if isWrite(r) {
+			d := string(r.BatchRec().Key.Digest())
+			add[d]++
+			if writes[d]+add[d] > maxKeyWrites {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// addWrites counts the writes of recs per record in writes.
+func addWrites(writes map[string]int, recs []as.BatchRecordIfc) {
+	for _, r := range recs {
+		if isWrite(r) {
+			writes[string(r.BatchRec().Key.Digest())]++
+		}
+	}
+}
+
+// isWrite tells whether r writes its record.
+func isWrite(r as.BatchRecordIfc) bool {
+	switch r.(type) {
+	case *as.BatchWrite, *as.BatchDelete:
+		return true
+	}
+	return false
 }
 
 // exec sends one caller's records.

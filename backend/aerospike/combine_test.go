@@ -185,3 +185,35 @@ func TestWithInFlightSetsLanes(t *testing.T) {
 		t.Errorf("WithInFlight(5): lanes %d", got)
 	}
 }
+
+// A combined command carries at most maxKeyWrites writes to one record;
+// reads of it do not count.
+func TestCombinerBoundsWritesPerRecord(t *testing.T) {
+	c, g, wg := busyCombiner(t)
+	k, err := as.NewKey("test", "c", "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = maxKeyWrites + 4
+	for i := range n {
+		recs := []as.BatchRecordIfc{as.NewBatchWrite(nil, k), as.NewBatchRead(nil, k, nil)}
+		c.enqueue(t, wg, g, recs, i+1)
+	}
+	close(g.release)
+	wg.Wait()
+	sizes := map[int]int{}
+	for _, grp := range g.groups {
+		sizes[len(grp)]++
+	}
+	// The remaining 4 go as a group, or as fewer groups and single
+	// commands, depending on which lane frees first.
+	if sizes[maxKeyWrites] != 1 {
+		t.Fatalf("group sizes %v, want one group of %d", sizes, maxKeyWrites)
+	}
+	for size := range sizes {
+		if size > maxKeyWrites {
+			t.Fatalf("a group of %d writes to one record", size)
+		}
+	}
+	c.idle(t)
+}

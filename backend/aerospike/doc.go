@@ -90,17 +90,20 @@
 //
 // The counts above are per call. The clients of one [New] also merge
 // their commands (group commit): while two commands of the process are
-// in flight ([WithInFlight]), further ones wait, and the first to finish sends all those
-// waiting as one batch command, of at most 256 records. Each record keeps
-// its own guard and gets its own result, so merging changes no outcome;
-// a merged command that fails as a whole fails each of its unanswered
-// records as if it had been sent alone. A call made while fewer than two
-// are in flight goes out at once, as a single-record command when it has
-// one record; one of 64 records or more (the background loop's record
-// deletes, DeleteTube) goes out on its own, so that bulk work does not
-// hold up the calls behind it. Under load this cuts the commands per job
-// (with 8 producers and 8 consumers in one process, about one command
-// per job instead of three) at the price of some queueing.
+// in flight ([WithInFlight]), further ones wait, and the first to finish
+// sends all those waiting as one batch command, of at most 256 records
+// and 16 writes to any one record (a server that runs a batch's parts in
+// parallel queues them on the record, against its
+// transaction-pending-limit). Each record keeps its own guard and gets
+// its own result, so merging changes no outcome; a merged command that
+// fails as a whole fails each of its unanswered records as if it had been
+// sent alone. A call made while fewer than two are in flight goes out at
+// once, as a single-record command when it has one record; one of 64
+// records or more (the background loop's record deletes, DeleteTube) goes
+// out on its own, so that bulk work does not hold up the calls behind it.
+// Under load this cuts the commands per job (with 8 producers and 8
+// consumers in one process, about one command per job instead of three)
+// at the price of some queueing.
 //
 // # Ready cache
 //

@@ -576,11 +576,7 @@ func foldBatchError(recs []as.BatchRecordIfc, err as.Error) {
 		if br.ResultCode != types.NO_RESPONSE {
 			continue // answered, or refused before sending with its own error
 		}
-		_, write := r.(*as.BatchWrite)
-		if _, del := r.(*as.BatchDelete); del {
-			write = true
-		}
-		br.ResultCode, br.Err, br.InDoubt, br.Record = code, err, write && doubt, nil
+		br.ResultCode, br.Err, br.InDoubt, br.Record = code, err, isWrite(r) && doubt, nil
 	}
 }
 
