@@ -57,6 +57,7 @@ type gate struct {
 	mu      sync.Mutex
 	release chan struct{}
 	ones    [][]as.BatchRecordIfc
+	idle    []bool // per command in ones: told nothing else was in flight
 	groups  [][]*pending
 }
 
@@ -88,9 +89,10 @@ func busyCombiner(t *testing.T) (*combiner, *gate, *sync.WaitGroup) {
 	return c, g, wg
 }
 
-func (g *gate) one(_ context.Context, recs []as.BatchRecordIfc) {
+func (g *gate) one(_ context.Context, recs []as.BatchRecordIfc, idle bool) {
 	g.mu.Lock()
 	g.ones = append(g.ones, recs)
+	g.idle = append(g.idle, idle)
 	g.mu.Unlock()
 	<-g.release
 }
@@ -114,6 +116,30 @@ func TestCombinerAloneSendsAtOnce(t *testing.T) {
 	}
 	if len(g.ones) != 3 || len(g.groups) != 0 {
 		t.Fatalf("sequential commands: %d sent alone, %d groups; want 3, 0", len(g.ones), len(g.groups))
+	}
+	for i, idle := range g.idle {
+		if !idle {
+			t.Errorf("sequential command %d: told another was in flight", i)
+		}
+	}
+	c.idle(t)
+}
+
+// Only the command that finds nothing in flight is told so: the others
+// that take a lane, and a waiting command sent alone, are not.
+func TestCombinerTellsIdle(t *testing.T) {
+	c, g, wg := busyCombiner(t)
+	c.enqueue(t, wg, g, readRecs(t, 1), 1)
+	close(g.release)
+	wg.Wait()
+	idle := 0
+	for _, v := range g.idle {
+		if v {
+			idle++
+		}
+	}
+	if len(g.ones) != testLanes+1 || idle != 1 {
+		t.Fatalf("%d commands sent alone, %d told nothing else was in flight; want %d, 1", len(g.ones), idle, testLanes+1)
 	}
 	c.idle(t)
 }

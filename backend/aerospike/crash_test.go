@@ -629,7 +629,7 @@ func TestIDBlockLife(t *testing.T) {
 	}
 }
 
-// A Put whose batch was applied but not answered looks for its entries
+// A Put whose index write was applied but not answered looks for its entries
 // before it writes them again. If another client reserved and deleted
 // the job meanwhile, the deleting map shows the entry landed: the job is
 // not put a second time.
@@ -651,8 +651,11 @@ func TestPutInDoubtJobDeletedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tgt.srv.ClearFaults)
+	// Alone, a Put writes its record and then its entry, each as a
+	// single-record command: the entry's write is applied, and its
+	// connection closed before the answer.
 	if _, err := tgt.srv.Inject(aerospiketest.Fault{Action: aerospiketest.FaultCloseAfter,
-		Command: aerospiketest.BatchCommand, Set: a.s.setJobs}); err != nil {
+		Command: aerospiketest.WriteCommand, Set: a.s.setIdx}); err != nil {
 		t.Fatal(err)
 	}
 	var taken beanspike.ID

@@ -580,6 +580,9 @@ func foldBatchError(recs []as.BatchRecordIfc, err as.Error) {
 	}
 }
 
+// notSingle tells whether r cannot be sent as a single-record command.
+func notSingle(r as.BatchRecordIfc) bool { return !single(r) }
+
 // single tells whether r can be sent as a single-record command.
 func single(r as.BatchRecordIfc) bool {
 	switch x := r.(type) {

@@ -17,6 +17,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 	q := newTestQueue(t, WithSweepInterval(time.Hour))
 	ctx := context.Background()
+	var first [2]float64
 	for _, backlog := range []int{10, 1000} {
 		if _, err := q.DeleteTube(ctx, "p"); err != nil && backlog != 10 {
 			t.Fatal(err)
@@ -46,9 +47,18 @@ func TestRoundTrips(t *testing.T) {
 		c2 := tgt.srv.Stats().Commands
 		put, rd := float64(c1-c0)/n, float64(c2-c1)/n
 		t.Logf("backlog %d: %.2f commands per Put, %.2f per Reserve+Delete", backlog, put, rd)
-		// A block of IDs costs one more command every 256 puts.
-		if put > 1.1 || rd > 3 {
-			t.Errorf("backlog %d: %.2f commands per Put (want 1), %.2f per Reserve+Delete (want 2)", backlog, put, rd)
+		// Alone, a Put writes the job record and then its entry, a
+		// Reserve claims and then reads the job record, a Delete writes
+		// the entry; a block of IDs costs one more command every 256
+		// puts, and the ready cache reads the index now and then.
+		if put > 2.1 || rd > 3.2 {
+			t.Errorf("backlog %d: %.2f commands per Put (want 2), %.2f per Reserve+Delete (want 3)", backlog, put, rd)
+		}
+		if backlog == 10 {
+			first = [2]float64{put, rd}
+		} else if put > first[0]+0.1 || rd > first[1]+0.1 {
+			t.Errorf("backlog %d: %.2f commands per Put, %.2f per Reserve+Delete; with a backlog of 10: %.2f, %.2f",
+				backlog, put, rd, first[0], first[1])
 		}
 	}
 }
