@@ -45,6 +45,8 @@ type readyCache struct {
 	// it back into the picture.
 	taken map[beanspike.ID]uint64
 	gen   uint64
+	// bodyBytes is the size of the bodies read ahead, in all pictures.
+	bodyBytes int
 }
 
 // tubePicture is a picture of one tube.
@@ -53,6 +55,10 @@ type tubePicture struct {
 	at        int64  // when it was read (ns, reading client's clock)
 	pauseTill int64
 	shards    []shardPicture
+	// bodies holds the job records read ahead for known ready jobs; nil
+	// for a job whose record is not to be read ahead (see prefetch.go).
+	bodies map[beanspike.ID]aheadRec
+	held   int // records in bodies
 }
 
 // shardPicture is the picture of one index record.
@@ -86,7 +92,8 @@ func (c *readyCache) store(tvs []tubeView, now int64, depth int, gen uint64) {
 		}
 	}
 	for _, tv := range tvs {
-		if old := c.tubes[tv.name]; old != nil && old.gen > gen {
+		old := c.tubes[tv.name]
+		if old != nil && old.gen > gen {
 			continue
 		}
 		p := &tubePicture{gen: gen, at: now, pauseTill: tv.pauseTill, shards: make([]shardPicture, len(tv.shards))}
@@ -104,6 +111,7 @@ func (c *readyCache) store(tvs []tubeView, now int64, depth int, gen uint64) {
 				due:      sv.next,
 			}
 		}
+		c.carryBodies(old, p)
 		c.tubes[tv.name] = p
 	}
 }
@@ -166,7 +174,7 @@ func (c *readyCache) take(tubes []string, now int64, max, spread int) []cand {
 			break
 		}
 		sp := &heads[bt].p.shards[bs]
-		out = append(out, cand{shardRef{heads[bt].tube, bs}, sp.ready[0]})
+		out = append(out, cand{shardRef{heads[bt].tube, bs}, sp.ready[0], heads[bt].p.body(sp.ready[0].id)})
 		sp.ready = sp.ready[1:]
 	}
 	if spread > 1 && len(out) > 1 {
@@ -192,6 +200,9 @@ func (c *readyCache) done(cands []cand) {
 		if _, ok := c.taken[cd.id]; ok {
 			c.taken[cd.id] = c.gen
 		}
+		// Claimed, or taken by another client: a record read ahead is
+		// given to one job at most.
+		c.dropBody(c.tubes[cd.ref.tube], cd.id)
 	}
 }
 
@@ -257,6 +268,7 @@ func (c *readyCache) drop(ref shardRef, id beanspike.ID) {
 	}
 	sp := &tp.shards[ref.shard]
 	sp.ready = slices.DeleteFunc(sp.ready, func(p kv) bool { return p.id == id })
+	c.dropBody(tp, id)
 }
 
 // due records that an entry of the index record ref falls due at t.
@@ -274,7 +286,12 @@ func (c *readyCache) due(ref shardRef, t int64) {
 // forget drops the picture of tube.
 func (c *readyCache) forget(tube string) {
 	c.mu.Lock()
-	delete(c.tubes, tube)
+	if tp := c.tubes[tube]; tp != nil {
+		for id := range tp.bodies {
+			c.dropBody(tp, id)
+		}
+		delete(c.tubes, tube)
+	}
 	c.mu.Unlock()
 }
 

@@ -57,14 +57,15 @@
 //
 // # Operations and round trips
 //
-//   - Put: one batch command writing the job record and the index entry
-//     (with the tube's counters); plus, the first time a process uses a
-//     tube, one batch command registering it (meta record, tube list).
-//   - Reserve: one batch command claiming the best job (compare-and-swap
-//     from ready to reserved) and reading its record. The best job comes
-//     from the process's ready cache (below) when it can tell; otherwise
-//     one batch command first reads the meta records (pause) and the
-//     first ready entries of every index record of the watched tubes.
+//   - Put: one command writing the job record and the index entry (with
+//     the tube's counters); plus, the first time a process uses a tube,
+//     one batch command registering it (meta record, tube list).
+//   - Reserve: one command claiming the best job (compare-and-swap from
+//     ready to reserved) and reading its record, or, when its record was
+//     read ahead (below), claiming it alone. The best job comes from the
+//     process's ready cache (below) when it can tell; otherwise one batch
+//     command first reads the meta records (pause) and the first ready
+//     entries of every index record of the watched tubes.
 //     Across the K shards and the tubes, the best job is chosen as the
 //     memory backend chooses it. A client that loses the race for a job
 //     picks at random among the next few, which spreads racing clients
@@ -98,9 +99,13 @@
 // its own result, so merging changes no outcome; a merged command that
 // fails as a whole fails each of its unanswered records as if it had been
 // sent alone. A call made while fewer than two are in flight goes out at
-// once, as a single-record command when it has one record; one of 64
-// records or more (the background loop's record deletes, DeleteTube) goes
-// out on its own, so that bulk work does not hold up the calls behind it.
+// once: as a single-record command when it has one record; when it has
+// two and nothing else is in flight, as two single-record commands one
+// after the other (the client runs every batch command in a goroutine of
+// its own, and for two records the hand-off costs more than the second
+// round trip); otherwise as a batch command. One of 64 records or more
+// (the background loop's record deletes, DeleteTube) goes out on its own,
+// so that bulk work does not hold up the calls behind it.
 // Under load this cuts the commands per job (with 8 producers and 8
 // consumers in one process, about one command per job instead of three)
 // at the price of some queueing.
@@ -159,12 +164,28 @@
 // to 100ms, and polls at once when a client of the same process puts,
 // releases or kicks a job.
 //
+// # Read-ahead
+//
+// A claim also reads the records of the next jobs of the picture while
+// the process holds the records of fewer than eight of them, up to 32
+// held, so that most Reserve calls are one single-record command. Only
+// bodies of at most 8 KiB are read ahead (a filter on the record's size
+// bin keeps larger ones on the server), and at most 4 MiB per process. A
+// job record never changes once written and an ID is never used twice,
+// so a record read ahead is the record a claim would read: the claim's
+// compare-and-swap still decides who gets the job. A record read ahead
+// leaves with its entry (when the job is claimed, here or elsewhere,
+// leaves ready, or the picture is dropped) and is given to one job at
+// most. In a process that loses most races for its jobs to other
+// processes, most of what it reads ahead is read in vain: at most 32
+// records of 8 KiB per picture read.
+//
 // # Crashes
 //
 // Community Edition has no multi-record transactions: a client may die
 // between any two of its writes. No job is lost or held forever:
 //
-//   - Reserve claims and reads in one batch command; a client that dies
+//   - Reserve claims, and reads, in one command; a client that dies
 //     holding reservations, or in Close before returning them, loses them
 //     to their TTR, after which a sweep returns them to ready.
 //   - Delete, after its compare-and-swap and before its client's
@@ -178,7 +199,8 @@
 //     are idempotent. A record whose deletion fails is tried again at the
 //     next tick.
 //   - Put writes the job record and the entry in one batch command, whose
-//     halves may fail independently. A failed entry write is retried, then
+//     halves may fail independently and be applied in either order (or,
+//     alone, the record and then the entry, as two single-record commands). A failed entry write is retried, then
 //     the record is deleted and Put fails. An entry whose write is in
 //     doubt is looked for before it is written again: in the index, in the
 //     deleting map (its job was reserved and deleted meanwhile), and by

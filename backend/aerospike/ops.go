@@ -218,10 +218,10 @@ func (q *Queue) Kick(ctx context.Context, tube string, n int) (int, error) {
 		var buried, delayed []cand
 		for _, sv := range tvs[0].shards {
 			for _, p := range sv.buried {
-				buried = append(buried, cand{sv.ref, p})
+				buried = append(buried, cand{ref: sv.ref, kv: p})
 			}
 			for _, p := range sv.delayed {
-				delayed = append(delayed, cand{sv.ref, p})
+				delayed = append(delayed, cand{ref: sv.ref, kv: p})
 			}
 		}
 		if from == "" {

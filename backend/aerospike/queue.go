@@ -91,6 +91,7 @@ type store struct {
 	opDeleted  *as.Operation        // count a delete
 	opGetTotal *as.Operation        // read the put counter
 	jobBins    []string             // the bins of a job record a job is made of
+	aheadPol   *as.BatchReadPolicy  // reads ahead of job records
 
 	idMu   sync.Mutex // serializes ID block allocation
 	mu     sync.Mutex
@@ -448,6 +449,7 @@ func (s *store) initPolicies() {
 	s.opDeleted = as.AddOp(as.NewBin(binDeletes, 1))
 	s.opGetTotal = as.GetBinOp(binTotal)
 	s.jobBins = []string{binTube, binBody, binEnc}
+	s.aheadPol = aheadPolicy()
 }
 
 // timeout is the budget of one command: the configured timeout, cut by

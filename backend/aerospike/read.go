@@ -79,7 +79,7 @@ func (q *Queue) peekState(ctx context.Context, tube string, state beanspike.Stat
 					l = sv.buried
 				}
 				if len(l) > 0 {
-					list = append(list, cand{sv.ref, l[0]})
+					list = append(list, cand{ref: sv.ref, kv: l[0]})
 				}
 			}
 			slices.SortFunc(list, func(a, b cand) int { return keyLess(a.kv, b.kv) })

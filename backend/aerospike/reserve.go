@@ -150,6 +150,7 @@ func (q *Queue) view(ctx context.Context, tubes []string, spec viewSpec) ([]tube
 type cand struct {
 	ref shardRef
 	kv
+	rec *as.Record // its job record, when read ahead
 }
 
 // rank returns the ready jobs of the unpaused tubes of tvs in the order
@@ -164,7 +165,7 @@ func rank(tvs []tubeView, now int64, limit int, ignorePause bool) []cand {
 		var l []cand
 		for _, sv := range tv.shards {
 			for _, p := range sv.ready {
-				l = append(l, cand{sv.ref, p})
+				l = append(l, cand{ref: sv.ref, kv: p})
 			}
 		}
 		slices.SortFunc(l, func(a, b cand) int { return readyLess(a.kv, b.kv) })
@@ -199,9 +200,10 @@ func rank(tvs []tubeView, now int64, limit int, ignorePause bool) []cand {
 
 // Reserve reserves the most urgent ready job of tubes; see
 // [beanspike.Queue.Reserve]. A poll claims the best job and reads its
-// record in one batch command, after reading the first ready entries of
-// every index record of the tubes in another when the process's ready
-// cache cannot tell the best job. While nothing is ready it polls again
+// record in one command (the claim alone when the record was read
+// ahead), after reading the first ready entries of every index record of
+// the tubes in a batch command when the process's ready cache cannot tell
+// the best job. While nothing is ready it polls again
 // after 5ms, doubling up to 100ms, and at once when this process puts a
 // job.
 func (q *Queue) Reserve(ctx context.Context, tubes ...string) (*beanspike.Job, error) {
@@ -332,7 +334,7 @@ func (q *Queue) tryReserve(ctx context.Context, n int, names []string) ([]*beans
 		if len(cands) == 0 {
 			return nil, nil
 		}
-		jobs, err := q.claim(ctx, cands)
+		jobs, err := q.claim(ctx, cands, q.s.ready.wanting(names, cands))
 		q.s.ready.done(cands)
 		if err != nil || len(jobs) > 0 {
 			return jobs, err
@@ -359,15 +361,17 @@ func casBatchPolicy(moves []move) *as.BatchWritePolicy {
 }
 
 // claim reserves the ready jobs cands for q, and reads their records, in
-// one batch command: per index record one guarded write moving the
-// entries from ready to reserved, and one read per job record. Jobs that
-// another client took first are skipped.
-func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, error) {
+// one command: per index record one guarded write moving the entries from
+// ready to reserved, and one read per job record not read ahead. It also
+// reads ahead the records of pre (see prefetch.go). Jobs that another
+// client took first are skipped.
+func (q *Queue) claim(ctx context.Context, cands []cand, pre []ahead) ([]*beanspike.Job, error) {
 	now := q.nowNs()
 	type group struct {
 		ref   shardRef
 		moves []move
 		ok    bool
+		ahead map[beanspike.ID]*as.Record // records read ahead
 	}
 	groups := make([]*group, 0, 1)
 	var byRef map[shardRef]*group // once there are many groups
@@ -398,15 +402,43 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 		n := c.e.asReserved(q.owner, deadline(now, c.e.ttr))
 		n.reserves++
 		g.moves = append(g.moves, move{c.id, binReady, c.e, binReserved, n})
+		if c.rec != nil {
+			if g.ahead == nil {
+				g.ahead = map[beanspike.ID]*as.Record{}
+			}
+			g.ahead[c.id] = c.rec
+		}
 	}
-	recs := make([]as.BatchRecordIfc, 0, len(groups)+len(cands))
+	recs := make([]as.BatchRecordIfc, 0, len(groups)+len(cands)+len(pre))
 	for _, g := range groups {
 		recs = append(recs, as.NewBatchWrite(casBatchPolicy(g.moves), q.shardKey(g.ref), q.moveOps(g.moves)...))
 	}
+	// The records of the claimed jobs not read ahead, in cands order.
+	read := make(map[beanspike.ID]*as.BatchRecord, len(cands))
 	for _, c := range cands {
-		recs = append(recs, as.NewBatchRead(nil, q.jobKey(c.id), q.s.jobBins))
+		if c.rec == nil {
+			r := as.NewBatchRead(nil, q.jobKey(c.id), q.s.jobBins)
+			recs = append(recs, r)
+			read[c.id] = r.BatchRec()
+		}
+	}
+	aheadAt := len(recs)
+	for _, a := range pre {
+		recs = append(recs, as.NewBatchRead(q.s.aheadPol, q.jobKey(a.kv.id), q.s.jobBins))
 	}
 	q.batch(ctx, recs)
+	for i, a := range pre {
+		switch br := recs[aheadAt+i].BatchRec(); br.ResultCode {
+		case types.OK:
+			q.s.ready.keep(a, br.Record, false)
+		case types.FILTERED_OUT, types.KEY_NOT_FOUND_ERROR:
+			// A large body, or a record not (yet) there: read it after
+			// the claim, as without read-ahead.
+			q.s.ready.keep(a, nil, true)
+		default:
+			q.s.ready.keep(a, nil, false)
+		}
+	}
 	// claimErr is the failure of a claim that did not take effect; the
 	// claims that did are still returned (or given back), never left
 	// held by this client without its knowing.
@@ -446,11 +478,8 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 	}
 	var jobs []*beanspike.Job
 	var failure error
-	i := len(groups)
 	for _, g := range groups {
 		for _, m := range g.moves {
-			br := recs[i].BatchRec()
-			i++
 			if !g.ok {
 				continue
 			}
@@ -458,10 +487,10 @@ func (q *Queue) claim(ctx context.Context, cands []cand) ([]*beanspike.Job, erro
 				q.giveBack(ctx, g.ref, m)
 				continue
 			}
-			var rec *as.Record
-			if br.ResultCode == types.OK {
+			rec := g.ahead[m.id]
+			if br := read[m.id]; br != nil && br.ResultCode == types.OK {
 				rec = br.Record
-			} else {
+			} else if rec == nil {
 				r, gerr := q.confirmRecord(ctx, m.id, q.s.jobBins...)
 				switch {
 				case gerr == nil:

@@ -47,12 +47,13 @@ func TestRoundTrips(t *testing.T) {
 		c2 := tgt.srv.Stats().Commands
 		put, rd := float64(c1-c0)/n, float64(c2-c1)/n
 		t.Logf("backlog %d: %.2f commands per Put, %.2f per Reserve+Delete", backlog, put, rd)
-		// Alone, a Put writes the job record and then its entry, a
-		// Reserve claims and then reads the job record, a Delete writes
-		// the entry; a block of IDs costs one more command every 256
-		// puts, and the ready cache reads the index now and then.
-		if put > 2.1 || rd > 3.2 {
-			t.Errorf("backlog %d: %.2f commands per Put (want 2), %.2f per Reserve+Delete (want 3)", backlog, put, rd)
+		// Alone, a Put writes the job record and then its entry; a
+		// Reserve claims a job whose record was read ahead, a Delete
+		// writes the entry. A block of IDs costs one more command every
+		// 256 puts; the ready cache reads the index, and a claim reads
+		// records ahead, now and then.
+		if put > 2.1 || rd > 2.3 {
+			t.Errorf("backlog %d: %.2f commands per Put (want 2), %.2f per Reserve+Delete (want 2)", backlog, put, rd)
 		}
 		if backlog == 10 {
 			first = [2]float64{put, rd}
