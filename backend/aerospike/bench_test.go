@@ -84,9 +84,12 @@ func BenchmarkPut(b *testing.B) {
 }
 
 // BenchmarkReserveDelete reserves and deletes jobs from a backlog of 64
-// to 320 jobs, refilled outside the timer every 256 jobs.
+// to 320 jobs, refilled outside the timer every 256 jobs; on the
+// in-process server it also reports the commands it served per job,
+// refills left out.
 func BenchmarkReserveDelete(b *testing.B) {
-	q := newBenchQueue(b)
+	q, srv := newBench(b)
+	var cmds int64
 	ctx := context.Background()
 	fill := func(n int) {
 		for range n {
@@ -99,10 +102,13 @@ func BenchmarkReserveDelete(b *testing.B) {
 	fill(64 + refill)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cmds = -srvCommands(srv)
 	for i := 0; b.Loop(); i++ {
 		if i%refill == refill-1 {
 			b.StopTimer()
+			c0 := srvCommands(srv)
 			fill(refill)
+			cmds -= srvCommands(srv) - c0
 			b.StartTimer()
 		}
 		j, err := q.Reserve(ctx, "bench")
@@ -113,6 +119,17 @@ func BenchmarkReserveDelete(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if srv != nil {
+		b.ReportMetric(float64(cmds+srvCommands(srv))/float64(b.N), "cmds/job")
+	}
+}
+
+// srvCommands returns the commands srv served so far; 0 without one.
+func srvCommands(srv *aerospiketest.Server) int64 {
+	if srv == nil {
+		return 0
+	}
+	return srv.Stats().Commands
 }
 
 // BenchmarkConcurrent runs 8 producers and 8 consumers, each a client of
