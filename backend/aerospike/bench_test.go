@@ -43,6 +43,18 @@ func newBench(b *testing.B, opts ...Option) (*Queue, *aerospiketest.Server) {
 	return q, srv
 }
 
+// benchPeer returns a client of q's store made by a New of its own, as
+// another process would make it.
+func benchPeer(b *testing.B, q *Queue, srv *aerospiketest.Server, opts ...Option) *Queue {
+	b.Helper()
+	all := append([]Option{WithSetPrefix(q.s.cfg.setPrefix), WithNamespace(q.s.cfg.namespace),
+		WithShards(*benchShards)}, opts...)
+	if srv == nil {
+		return newQueueAt(b, tgt.host, tgt.port, all...)
+	}
+	return newQueueAt(b, srv.Host(), srv.Port(), all...)
+}
+
 // BenchmarkRawPut is the yardstick: one single-record put of a record
 // like a job record, with the client the queue uses. It cycles through
 // 4096 keys, so that it does not leave the in-process server (and the
@@ -138,20 +150,38 @@ func srvCommands(srv *aerospiketest.Server) int64 {
 // job (concurrent calls are merged) and the writes it refused as busy.
 //
 // "merged" is the default; "unmerged" sends every command at once
-// (WithInFlight(MaxInFlight)), for comparison.
+// (WithInFlight(MaxInFlight)), for comparison. In both, producers and
+// consumers are clients of one New, as in one process: a consumer finds
+// the records of jobs put in the process in hand. "apart" has the
+// producers' clients and the consumers' made by two New calls, as in two
+// processes.
 func BenchmarkConcurrent(b *testing.B) {
-	b.Run("merged", func(b *testing.B) { benchConcurrent(b) })
-	b.Run("unmerged", func(b *testing.B) { benchConcurrent(b, WithInFlight(MaxInFlight)) })
+	b.Run("merged", func(b *testing.B) { benchConcurrent(b, false) })
+	b.Run("unmerged", func(b *testing.B) { benchConcurrent(b, false, WithInFlight(MaxInFlight)) })
+	b.Run("apart", func(b *testing.B) { benchConcurrent(b, true) })
 }
 
-func benchConcurrent(b *testing.B, opts ...Option) {
+func benchConcurrent(b *testing.B, apart bool, opts ...Option) {
 	base, srv := newBench(b, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const producers, consumers = 8, 8
+	from := base // of the consumers
+	if apart {
+		from = benchPeer(b, base, srv, opts...)
+	}
 	var clients []*Queue
-	for range producers + consumers {
-		c, err := base.NewClient()
+	for i := range producers + consumers {
+		if i < producers {
+			c, err := base.NewClient()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			clients = append(clients, c)
+			continue
+		}
+		c, err := from.NewClient()
 		if err != nil {
 			b.Fatal(err)
 		}

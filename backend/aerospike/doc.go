@@ -176,9 +176,11 @@
 // compare-and-swap still decides who gets the job. A record read ahead
 // leaves with its entry (when the job is claimed, here or elsewhere,
 // leaves ready, or the picture is dropped) and is given to one job at
-// most. In a process that loses most races for its jobs to other
-// processes, most of what it reads ahead is read in vain: at most 32
-// records of 8 KiB per picture read.
+// most. A job put by the process itself is held the same way, from a copy
+// of what its Put wrote, so that a process that puts and reserves claims
+// its own jobs without reading their records. In a process that loses
+// most races for its jobs to other processes, most of what it reads ahead
+// is read in vain: at most 32 records of 8 KiB per picture read.
 //
 // # Crashes
 //

@@ -1,6 +1,7 @@
 package aerospike
 
 import (
+	"bytes"
 	"slices"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
@@ -25,6 +26,7 @@ import (
 // when the job is claimed (by this process or, as a failed claim shows,
 // by another), when it leaves the ready map, or when the picture is
 // dropped; a new picture keeps the records of the jobs it still shows.
+// A job this process put is held the same way, from what it wrote.
 const (
 	aheadJobs   = 32
 	aheadLow    = 8
@@ -138,6 +140,40 @@ func (c *readyCache) keep(a ahead, rec *as.Record, mark bool) {
 		return
 	}
 	tp.bodies[a.kv.id] = h
+}
+
+// addPut records that this process put the ready job j, whose entry is
+// p, into the index record ref, as add does; and, when the picture shows
+// it and its body is small enough for the budget, keeps a copy of its
+// record as if read ahead: a job put and reserved in one process is
+// claimed without reading its record.
+func (c *readyCache) addPut(ref shardRef, p kv, j *newJob) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.addLocked(ref, p)
+	tp := c.tubes[ref.tube]
+	if tp == nil || ref.shard >= len(tp.shards) || j.size > aheadBody ||
+		c.bodyBytes+len(j.stored) > aheadBudget || !tp.shows(ref.shard, p) {
+		return
+	}
+	if _, ok := tp.bodies[p.id]; ok {
+		return
+	}
+	enc := 0
+	if j.compressed {
+		enc = 1
+	}
+	bins := as.BinMap{binTube: j.tube, binEnc: enc}
+	if len(j.stored) > 0 {
+		// The caller may reuse the body it put.
+		bins[binBody] = bytes.Clone(j.stored)
+	}
+	if tp.bodies == nil {
+		tp.bodies = map[beanspike.ID]aheadRec{}
+	}
+	tp.bodies[p.id] = aheadRec{shard: ref.shard, kv: p, rec: &as.Record{Bins: bins}, size: len(j.stored)}
+	tp.held++
+	c.bodyBytes += len(j.stored)
 }
 
 // shows tells whether p shows entry x ready in index record shard.

@@ -146,26 +146,51 @@ func TestReadAheadBudget(t *testing.T) {
 	}
 }
 
-// A Reserve whose job's record was read ahead is one command; a job
-// whose body is too large to read ahead is read after its claim. Every
-// job gets its own body, whatever path it took.
+// A Reserve whose job's record was read ahead, or put by the same
+// process, is one command; a job whose body is too large for that is read
+// after its claim. Every job gets its own body, whatever path it took,
+// and the caller's changes to the body it put do not show.
 func TestReadAheadReserve(t *testing.T) {
 	if tgt.srv == nil {
 		t.Skipf("counting commands needs the in-process server; target is %s", tgt.kind)
 	}
 	ctx := context.Background()
 	q := newTestQueue(t, WithSweepInterval(time.Hour))
-	for _, size := range []int{100, aheadBody + 1} {
-		tube := fmt.Sprintf("ra%d", size)
+	other := newPeer(t, q)
+	for _, c := range []struct {
+		size int
+		put  *Queue
+	}{{100, other}, {aheadBody + 1, other}, {100, q}, {aheadBody + 1, q}} {
+		tube := fmt.Sprintf("ra%d-%t", c.size, c.put == q)
+		size := c.size
+		// A first job gives q a picture of the tube.
+		if _, err := c.put.Put(ctx, tube, nil); err != nil {
+			t.Fatal(err)
+		}
+		j, err := q.Reserve(ctx, tube)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Delete(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
 		const n = 200
 		want := map[beanspike.ID][]byte{}
 		for i := range n {
 			body := bytes.Repeat([]byte{byte(i)}, size)
-			id, err := q.Put(ctx, tube, body)
+			id, err := c.put.Put(ctx, tube, body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want[id] = body
+			want[id] = bytes.Clone(body)
+			clear(body)
+		}
+		// What q put itself it holds from the start, up to aheadBody.
+		q.s.ready.mu.Lock()
+		held := q.s.ready.tubes[tube].held
+		q.s.ready.mu.Unlock()
+		if local := c.put == q && size <= aheadBody; local && held != n || !local && held != 0 {
+			t.Errorf("%s: %d records held after the puts", tube, held)
 		}
 		c0 := tgt.srv.Stats().Commands
 		for range n {
@@ -182,9 +207,9 @@ func TestReadAheadReserve(t *testing.T) {
 			}
 		}
 		rd := float64(tgt.srv.Stats().Commands-c0) / n
-		t.Logf("bodies of %d bytes: %.2f commands per Reserve+Delete", size, rd)
+		t.Logf("%s: %.2f commands per Reserve+Delete", tube, rd)
 		if size <= aheadBody && rd > 2.2 || size > aheadBody && (rd < 2.8 || rd > 3.3) {
-			t.Errorf("bodies of %d bytes: %.2f commands per Reserve+Delete", size, rd)
+			t.Errorf("%s: %.2f commands per Reserve+Delete", tube, rd)
 		}
 		if q.s.ready.bodyBytes != 0 {
 			t.Errorf("%d bytes read ahead after the tube was emptied", q.s.ready.bodyBytes)

@@ -286,7 +286,7 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 			ref := shardRef{j.tube, q.shardOf(j.id)}
 			if j.bin == binReady {
 				wake = true
-				q.s.ready.add(ref, kv{j.id, j.e})
+				q.s.ready.addPut(ref, kv{j.id, j.e}, &jobs[i])
 			} else {
 				q.s.ready.due(ref, j.e.k1)
 			}
