@@ -192,25 +192,23 @@ func (p *tubePicture) body(id beanspike.ID) *as.Record {
 }
 
 // carryBodies moves to the new picture p the records read ahead in old
-// for the jobs p still shows ready; the others are dropped. The caller
-// holds c.mu.
+// for the jobs p still shows ready; the others are dropped. p takes over
+// old's map, which nothing else refers to. The caller holds c.mu.
 func (c *readyCache) carryBodies(old, p *tubePicture) {
 	if old == nil {
 		return
 	}
 	for id, h := range old.bodies {
 		if h.shard < len(p.shards) && p.shows(h.shard, h.kv) {
-			if p.bodies == nil {
-				p.bodies = map[beanspike.ID]aheadRec{}
-			}
-			p.bodies[id] = h
 			if h.rec != nil {
 				p.held++
 			}
 			continue
 		}
 		c.bodyBytes -= h.size
+		delete(old.bodies, id)
 	}
+	p.bodies, old.bodies, old.held = old.bodies, nil, 0
 }
 
 // dropBody drops the record read ahead, or the mark, of job id from tp.
