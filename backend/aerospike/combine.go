@@ -13,8 +13,10 @@ import (
 // Group commit. The clients of one store send their writes and record
 // reads through a combiner: while c.lanes commands are in flight, a new
 // command waits, and when one finishes, every waiting command goes out
-// together as one batch command. Alone, a command goes out at once, as a
-// single-record command when it has one record. Each record keeps its
+// together as one batch command. Alone, a command goes out at once: as a
+// single-record command when it has one record, as single-record commands
+// one after the other when it has two and nothing else is in flight (see
+// seqMax), as a batch command otherwise. Each record keeps its
 // own policy (guard, exists action) and gets its own result, so a caller
 // reads its records exactly as if it had sent them alone; a batch that
 // fails as a whole gives its failure to the records it left unanswered,

@@ -50,7 +50,8 @@ func (q *Queue) prepare(tube string, body []byte, opts []beanspike.PutOption) (n
 		}
 	}
 	if !j.compressed {
-		// Written before Put returns, and not kept: no copy is needed.
+		// Written before Put returns; the ready cache keeps a copy, if
+		// any: no copy is needed here.
 		j.stored = body
 	}
 	return j, nil
@@ -58,8 +59,10 @@ func (q *Queue) prepare(tube string, body []byte, opts []beanspike.PutOption) (n
 
 // Put adds a job to tube and returns its ID; see [beanspike.Queue.Put].
 // It writes the job record and the job's index entry in one batch
-// command: one round trip, plus one to register a tube this process has
-// not used yet and one per 256 puts to take a block of IDs.
+// command, or, when nothing else of the process is in flight, as two
+// single-record commands one after the other (see the package doc); plus
+// one command to register a tube this process has not used yet and one
+// per 256 puts to take a block of IDs.
 func (q *Queue) Put(ctx context.Context, tube string, body []byte, opts ...beanspike.PutOption) (beanspike.ID, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

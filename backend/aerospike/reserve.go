@@ -24,7 +24,8 @@ const (
 // danglingGrace is how long an index entry whose job record is missing
 // is given for the record to appear: a job record and its entry are
 // written by one batch command, whose parts a server may apply in either
-// order, or a failed Put may have left the entry behind.
+// order (or by two commands, the record first), or a failed Put may have
+// left the entry behind.
 const danglingGrace = 10 * time.Second
 
 // maxClaim bounds the jobs one ReserveBatch round claims.
