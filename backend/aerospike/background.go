@@ -70,6 +70,11 @@ func (q *Queue) maintain(parent context.Context) {
 		}
 	}
 	q.mu.Unlock()
+	if !repair {
+		// A view read by another client of the process in the last half
+		// tick swept what was due then.
+		tubes = q.s.unviewed(tubes, now-int64(q.s.cfg.sweepInterval/2))
+	}
 	if len(tubes) == 0 {
 		return
 	}
@@ -87,6 +92,35 @@ func (q *Queue) maintain(parent context.Context) {
 	if orphans {
 		_, _ = q.repairOrphans(ctx)
 	}
+}
+
+// noteViewed records that a view read of tubes, with due work swept,
+// ended at now.
+func (s *store) noteViewed(tubes []string, now int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.viewed == nil {
+		s.viewed = map[string]int64{}
+	}
+	for _, t := range tubes {
+		s.viewed[t] = max(s.viewed[t], now)
+	}
+}
+
+// unviewed returns the tubes of tubes that no view read of the store's
+// clients covered since the time since. It forgets older reads.
+func (s *store) unviewed(tubes []string, since int64) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := tubes[:0]
+	for _, t := range tubes {
+		if at, ok := s.viewed[t]; ok && at >= since {
+			continue
+		}
+		delete(s.viewed, t)
+		out = append(out, t)
+	}
+	return out
 }
 
 // flushCleanup finishes this client's deletes: one batch command deletes

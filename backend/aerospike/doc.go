@@ -155,7 +155,8 @@
 // whenever a read shows it a due head — every Reserve poll, peek, stats
 // and kick — and each client's background loop ([WithSweepInterval],
 // 100ms by default) sweeps the tubes the client used in the last ten
-// minutes. So with any client active, jobs move within about a poll
+// minutes, but for those that a read of a client of the same process
+// swept in the last half interval. So with any client active, jobs move within about a poll
 // interval of their time; there is no dedicated process. Sweeps from many
 // clients at once are safe: one wins, the others find their guard failed.
 // Due and deadline times are compared with the sweeping client's clock.

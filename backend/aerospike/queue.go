@@ -103,6 +103,7 @@ type store struct {
 	keys   map[string][]*as.Key    // index record keys by tube
 	idTube map[beanspike.ID]string // tubes of jobs seen lately
 	wait   map[string]int          // blocked Reserve calls by tube
+	viewed map[string]int64        // when a client last read each tube's view (ns)
 	wake   chan struct{}           // closed and replaced on local puts
 
 	ready readyCache // pictures of the tubes Reserve takes from

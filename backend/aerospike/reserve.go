@@ -136,6 +136,7 @@ func (q *Queue) view(ctx context.Context, tubes []string, spec viewSpec) ([]tube
 			}
 		}
 		if len(sweeps) == 0 {
+			q.s.noteViewed(tubes, now)
 			return tvs, nil
 		}
 		for _, ref := range sweeps {

@@ -63,3 +63,49 @@ func TestRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// A tick skips the view read of a tube that another client of the
+// process viewed in the last half tick; a repair tick never does.
+func TestTickSkipsViewedTubes(t *testing.T) {
+	if tgt.srv == nil {
+		t.Skipf("counting commands needs the in-process server; target is %s", tgt.kind)
+	}
+	ctx := context.Background()
+	q := newTestQueue(t, WithSweepInterval(time.Hour))
+	c, err := q.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := q.Put(ctx, "v", benchBody); err != nil {
+		t.Fatal(err)
+	}
+	tick := func() int64 {
+		t.Helper()
+		c0 := tgt.srv.Stats().Commands
+		q.maintain(ctx)
+		return tgt.srv.Stats().Commands - c0
+	}
+	tick() // flushes what the Put left
+	if _, err := c.view(ctx, []string{"v"}, viewSpec{ready: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tick(); n != 0 {
+		t.Errorf("tick after another client's view: %d commands, want 0", n)
+	}
+	q.s.mu.Lock()
+	q.s.viewed["v"] -= int64(q.s.cfg.sweepInterval)
+	q.s.mu.Unlock()
+	if n := tick(); n != 1 {
+		t.Errorf("tick a whole interval after the view: %d commands, want 1", n)
+	}
+	q.mu.Lock()
+	q.ticks = repairEvery - 1
+	q.mu.Unlock()
+	if _, err := c.view(ctx, []string{"v"}, viewSpec{ready: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tick(); n != 1 {
+		t.Errorf("repair tick after another client's view: %d commands, want 1", n)
+	}
+}
