@@ -218,9 +218,7 @@ func TestManyClientsCrashing(t *testing.T) {
 // commands: busy keys, timeouts, connections closed before or after
 // executing a command (the latter leaves writes in doubt).
 func TestManyClientsFaults(t *testing.T) {
-	if tgt.srv == nil {
-		t.Skipf("fault injection needs the in-process server; target is %s", tgt.kind)
-	}
+	needInProcess(t, "fault injection")
 	srv := tgt.srv
 	faults := []aerospiketest.Fault{
 		{Action: aerospiketest.FaultFail, Code: 14, Command: aerospiketest.WriteCommand, Nth: 7, Times: 3}, // KEY_BUSY

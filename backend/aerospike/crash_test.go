@@ -634,9 +634,7 @@ func TestIDBlockLife(t *testing.T) {
 // the job meanwhile, the deleting map shows the entry landed: the job is
 // not put a second time.
 func TestPutInDoubtJobDeletedMeanwhile(t *testing.T) {
-	if tgt.srv == nil {
-		t.Skipf("injecting faults needs the in-process server; target is %s", tgt.kind)
-	}
+	needInProcess(t, "injecting faults")
 	ctx := context.Background()
 	a := newTestQueue(t, WithSweepInterval(time.Hour))
 	b := newPeer(t, a)

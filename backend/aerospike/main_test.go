@@ -148,6 +148,15 @@ func newTestQueue(t testing.TB, opts ...Option) *Queue {
 	return newQueueAt(t, tgt.host, tgt.port, append([]Option{WithSetPrefix(uniquePrefix(t))}, opts...)...)
 }
 
+// needInProcess skips t, which does what, unless the target is the
+// in-process server.
+func needInProcess(t testing.TB, what string) {
+	t.Helper()
+	if tgt.srv == nil {
+		t.Skipf("%s needs the in-process server; target is %s", what, tgt.kind)
+	}
+}
+
 // newQueueAt makes a queue on the server at host:port, closed when t ends.
 func newQueueAt(t testing.TB, host string, port int, opts ...Option) *Queue {
 	t.Helper()

@@ -151,9 +151,7 @@ func TestReadAheadBudget(t *testing.T) {
 // after its claim. Every job gets its own body, whatever path it took,
 // and the caller's changes to the body it put do not show.
 func TestReadAheadReserve(t *testing.T) {
-	if tgt.srv == nil {
-		t.Skipf("counting commands needs the in-process server; target is %s", tgt.kind)
-	}
+	needInProcess(t, "counting commands")
 	ctx := context.Background()
 	q := newTestQueue(t, WithSweepInterval(time.Hour))
 	other := newPeer(t, q)

@@ -12,9 +12,7 @@ import (
 // and then refreshes the ready cache, and the batched record deletes of
 // the background loop, add a little), whatever the backlog.
 func TestRoundTrips(t *testing.T) {
-	if tgt.srv == nil {
-		t.Skipf("counting commands needs the in-process server; target is %s", tgt.kind)
-	}
+	needInProcess(t, "counting commands")
 	q := newTestQueue(t, WithSweepInterval(time.Hour))
 	ctx := context.Background()
 	var first [2]float64
@@ -67,9 +65,7 @@ func TestRoundTrips(t *testing.T) {
 // A tick skips the view read of a tube that another client of the
 // process viewed in the last half tick; a repair tick never does.
 func TestTickSkipsViewedTubes(t *testing.T) {
-	if tgt.srv == nil {
-		t.Skipf("counting commands needs the in-process server; target is %s", tgt.kind)
-	}
+	needInProcess(t, "counting commands")
 	ctx := context.Background()
 	q := newTestQueue(t, WithSweepInterval(time.Hour))
 	c, err := q.NewClient()
