@@ -337,7 +337,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer halt()
 
 	var wg sync.WaitGroup
-	err := w.fetch(stopCtx, hardCtx, &wg)
+	err := w.fetch(ctx, stopCtx, hardCtx, &wg)
 	if err != nil {
 		halt() // the client is closed: running jobs are lost anyway
 	}
@@ -392,14 +392,22 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 
 // fetch reserves jobs for free handler slots and starts a goroutine for
 // each, until stopCtx is done (it returns nil) or the queue is closed (it
-// returns the Reserve error).
-func (w *Worker) fetch(stopCtx, hardCtx context.Context, wg *sync.WaitGroup) error {
+// returns the Reserve error). It stops as soon as Run's context ctx, or
+// hardCtx, is done, without waiting for the cancellation to reach
+// stopCtx: a cancellation reaches the contexts derived from ctx one after
+// the other, and jobs reserved in between would be released at once, as
+// stopped hard, and reserved again.
+func (w *Worker) fetch(ctx, stopCtx, hardCtx context.Context, wg *sync.WaitGroup) error {
+	stopped := func() bool { return ctx.Err() != nil || hardCtx.Err() != nil || stopCtx.Err() != nil }
 	slots := make(chan struct{}, w.opts.concurrency)
 	failures := 0
-	for stopCtx.Err() == nil {
+	for !stopped() {
 		select {
 		case slots <- struct{}{}:
 		case <-stopCtx.Done():
+			return nil
+		}
+		if stopped() {
 			return nil
 		}
 		n := 1
@@ -428,7 +436,7 @@ func (w *Worker) fetch(stopCtx, hardCtx context.Context, wg *sync.WaitGroup) err
 			failures = 0
 			continue
 		}
-		if stopCtx.Err() != nil {
+		if stopped() {
 			return nil
 		}
 		w.report("reserve", nil, err)
