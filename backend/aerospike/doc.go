@@ -57,12 +57,16 @@
 //
 // # Operations and round trips
 //
-//   - Put: one command writing the job record and the index entry (with
-//     the tube's counters); plus, the first time a process uses a tube,
-//     one batch command registering it (meta record, tube list).
-//   - Reserve: one command claiming the best job (compare-and-swap from
-//     ready to reserved) and reading its record, or, when its record was
-//     read ahead (below), claiming it alone. The best job comes from the
+//   - Put: the job record and the index entry (with the tube's
+//     counters) written in one batch command, or, while nothing else of
+//     the process is in flight, in two single-record commands, the record
+//     first (see group commit below); plus, the first time a process uses
+//     a tube, one batch command registering it (meta record, tube list).
+//   - Reserve: the best job claimed (compare-and-swap from ready to
+//     reserved) with its record in hand (read ahead, or kept from this
+//     process's Put; below): one single-record command. Otherwise the
+//     claim and a read of the record, sent as Put's two writes are. The
+//     best job comes from the
 //     process's ready cache (below) when it can tell; otherwise one batch
 //     command first reads the meta records (pause) and the first ready
 //     entries of every index record of the watched tubes.
