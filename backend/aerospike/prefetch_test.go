@@ -156,11 +156,19 @@ func TestReadAheadReserve(t *testing.T) {
 	q := newTestQueue(t, WithSweepInterval(time.Hour))
 	other := newPeer(t, q)
 	for _, c := range []struct {
-		size int
-		put  *Queue
-	}{{100, other}, {aheadBody + 1, other}, {100, q}, {aheadBody + 1, q}} {
-		tube := fmt.Sprintf("ra%d-%t", c.size, c.put == q)
+		size     int
+		put      *Queue
+		compress bool
+	}{
+		{100, other, false}, {aheadBody + 1, other, false}, {2000, other, true},
+		{100, q, false}, {aheadBody + 1, q, false}, {2000, q, true},
+	} {
+		tube := fmt.Sprintf("ra%d-%t-%t", c.size, c.put == q, c.compress)
 		size := c.size
+		var opts []beanspike.PutOption
+		if c.compress {
+			opts = append(opts, beanspike.WithCompression())
+		}
 		// A first job gives q a picture of the tube.
 		if _, err := c.put.Put(ctx, tube, nil); err != nil {
 			t.Fatal(err)
@@ -176,7 +184,7 @@ func TestReadAheadReserve(t *testing.T) {
 		want := map[beanspike.ID][]byte{}
 		for i := range n {
 			body := bytes.Repeat([]byte{byte(i)}, size)
-			id, err := c.put.Put(ctx, tube, body)
+			id, err := c.put.Put(ctx, tube, body, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
