@@ -58,7 +58,8 @@ type tubePicture struct {
 	// bodies holds the job records read ahead for known ready jobs; nil
 	// for a job whose record is not to be read ahead (see prefetch.go).
 	bodies map[beanspike.ID]aheadRec
-	held   int // records in bodies
+	held   int  // records in bodies
+	stale  bool // not to be used: the next read replaces it
 }
 
 // shardPicture is the picture of one index record.
@@ -131,7 +132,7 @@ func (c *readyCache) take(tubes []string, now int64, max, spread int) []cand {
 	heads := make([]head, 0, len(tubes))
 	for _, t := range tubes {
 		p := c.tubes[t]
-		if p == nil || now < p.at || now-p.at >= int64(cacheTTL) {
+		if p == nil || p.stale || now < p.at || now-p.at >= int64(cacheTTL) {
 			return nil
 		}
 		for _, sp := range p.shards {
@@ -283,7 +284,18 @@ func (c *readyCache) due(ref shardRef, t int64) {
 	sp.due = min(sp.due, t)
 }
 
-// forget drops the picture of tube.
+// stale makes the picture of tube unusable, as after a claim showed it
+// wrong: the next Reserve reads the tube again. The records read ahead
+// stay, for the next picture to keep those of the jobs it still shows.
+func (c *readyCache) stale(tube string) {
+	c.mu.Lock()
+	if tp := c.tubes[tube]; tp != nil {
+		tp.stale = true
+	}
+	c.mu.Unlock()
+}
+
+// forget drops the picture of tube, with its records read ahead.
 func (c *readyCache) forget(tube string) {
 	c.mu.Lock()
 	if tp := c.tubes[tube]; tp != nil {

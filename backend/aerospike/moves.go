@@ -108,17 +108,17 @@ func (q *Queue) apply(ctx context.Context, ref shardRef, moves []move, extra ...
 					return true, nil
 				}
 			}
-			q.s.ready.forget(ref.tube)
+			q.s.ready.stale(ref.tube)
 			return false, nil
 		}
 		err := batchErr(br)
 		if !transient(code) {
-			q.s.ready.forget(ref.tube)
+			q.s.ready.stale(ref.tube)
 			return false, interpretError(err)
 		}
 		doubt = doubt || codeInDoubt(br)
 		if werr := b.wait(ctx, q.stopCh(), err); werr != nil {
-			q.s.ready.forget(ref.tube)
+			q.s.ready.stale(ref.tube)
 			return false, werr
 		}
 	}

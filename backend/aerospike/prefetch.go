@@ -25,7 +25,9 @@ import (
 // holds aheadBudget bytes. A record read ahead leaves with its entry:
 // when the job is claimed (by this process or, as a failed claim shows,
 // by another), when it leaves the ready map, or when the picture is
-// dropped; a new picture keeps the records of the jobs it still shows.
+// dropped (a tube deleted); a picture found wrong by a failed claim keeps
+// them until the next read, and a new picture keeps the records of the
+// jobs it still shows.
 // A job this process put is held the same way, from what it wrote.
 const (
 	aheadJobs   = 32
@@ -72,7 +74,7 @@ func (c *readyCache) wanting(tubes []string, cands []cand) []ahead {
 	var out []ahead
 	for _, t := range tubes {
 		tp := c.tubes[t]
-		if tp == nil || tp.held >= aheadLow {
+		if tp == nil || tp.stale || tp.held >= aheadLow {
 			continue
 		}
 		n := aheadJobs - tp.held

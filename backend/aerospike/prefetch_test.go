@@ -121,6 +121,34 @@ func TestReadAheadLifecycle(t *testing.T) {
 	}
 }
 
+// A picture that a failed claim showed wrong is not used, nor read ahead
+// for, but its records go on to the next picture for the jobs it shows.
+func TestReadAheadStalePicture(t *testing.T) {
+	var c readyCache
+	now := int64(1e18)
+	tubes := []string{"t"}
+	c.store(pictureView("t", [][]kv{{readyKV(1, 0, 10), readyKV(2, 0, 20)}}), now, 8, c.begin())
+	for _, a := range c.wanting(tubes, nil) {
+		c.keep(a, bodyRec(100), false)
+	}
+	c.stale("t")
+	if got := c.take(tubes, now, 1, 0); got != nil {
+		t.Fatalf("take from a stale picture = %v, want nil", ids(got))
+	}
+	if w := c.wanting(tubes, nil); w != nil {
+		t.Fatalf("wanting from a stale picture = %v, want none", w)
+	}
+	// Job 1 was taken elsewhere: the new picture shows job 2 only.
+	c.store(pictureView("t", [][]kv{{readyKV(2, 0, 20)}}), now, 8, c.begin())
+	c.checkBytes(t)
+	if c.bodyBytes != 100 || c.tubes["t"].body(2) == nil {
+		t.Fatalf("after the next read: %d bytes, job 2's record %v; want 100, kept", c.bodyBytes, c.tubes["t"].body(2))
+	}
+	if got := c.take(tubes, now, 1, 0); len(got) != 1 || got[0].id != 2 || got[0].rec == nil {
+		t.Fatalf("take after the next read = %+v, want job 2 with its record", got)
+	}
+}
+
 func TestReadAheadBudget(t *testing.T) {
 	var c readyCache
 	now := int64(1e18)

@@ -289,9 +289,9 @@ func (q *Queue) PauseTube(ctx context.Context, tube string, d time.Duration) err
 			as.PutOp(as.NewBin(binPause, int64(d))),
 			as.PutOp(as.NewBin(binPauseTill, deadline(q.nowNs(), int64(d)))))
 	}
-	q.s.ready.forget(tube)
+	q.s.ready.stale(tube)
 	err := q.register(ctx, tube, ops)
-	q.s.ready.forget(tube)
+	q.s.ready.stale(tube)
 	if err != nil {
 		return err
 	}

@@ -348,7 +348,7 @@ func (q *Queue) tryReserve(ctx context.Context, n int, names []string) ([]*beans
 		if cached {
 			// The picture was stale: read again.
 			for _, t := range names {
-				q.s.ready.forget(t)
+				q.s.ready.stale(t)
 			}
 		}
 	}
@@ -472,7 +472,7 @@ func (q *Queue) claim(ctx context.Context, cands []cand, pre []ahead) ([]*beansp
 		} else {
 			// The picture showed these jobs ready and they are not, or
 			// they were taken out of it without being claimed.
-			q.s.ready.forget(g.ref.tube)
+			q.s.ready.stale(g.ref.tube)
 		}
 	}
 	if herr := q.at("reserve:claimed"); herr != nil {
