@@ -178,14 +178,16 @@
 // bin keeps larger ones on the server), and at most 4 MiB per process. A
 // job record never changes once written and an ID is never used twice,
 // so a record read ahead is the record a claim would read: the claim's
-// compare-and-swap still decides who gets the job. A record read ahead
-// leaves with its entry (when the job is claimed, here or elsewhere,
-// leaves ready, or the picture is dropped) and is given to one job at
-// most. A job put by the process itself is held the same way, from a copy
-// of what its Put wrote, so that a process that puts and reserves claims
-// its own jobs without reading their records. In a process that loses
-// most races for its jobs to other processes, most of what it reads ahead
-// is read in vain: at most 32 records of 8 KiB per picture read.
+// compare-and-swap still decides who gets the job. A record is given to
+// one job at most, and leaves with its entry: when the job is claimed,
+// here or elsewhere, when it leaves ready, or when the tube is deleted. A
+// picture that a failed claim showed wrong keeps its records for the next
+// read, which keeps those of the jobs it still shows. A job put by the
+// process itself is held the same way, from a copy of what its Put
+// wrote, so that a process that puts and reserves claims its own jobs
+// without reading their records. In a process that loses most races for
+// its jobs to other processes, much of what it reads ahead is read in
+// vain: at most 32 records of 8 KiB per picture read.
 //
 // # Crashes
 //
