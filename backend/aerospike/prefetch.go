@@ -61,10 +61,10 @@ func aheadPolicy() *as.BatchReadPolicy {
 }
 
 // wanting returns the jobs of tubes whose records a claim of cands should
-// read ahead: none for a tube whose picture holds aheadLow records or
-// more; otherwise the most urgent known ready jobs, taking each index
-// record's in turn, without a record or mark, until the picture would
-// hold aheadJobs.
+// read ahead: none for a tube whose picture holds, or is reading,
+// aheadLow records or more; otherwise the most urgent known ready jobs,
+// taking each index record's in turn, without a record or mark, until the
+// picture would hold aheadJobs.
 func (c *readyCache) wanting(tubes []string, cands []cand) []ahead {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -77,7 +77,16 @@ func (c *readyCache) wanting(tubes []string, cands []cand) []ahead {
 		if tp == nil || tp.stale || tp.held >= aheadLow {
 			continue
 		}
+		// Records being read count as held.
 		n := aheadJobs - tp.held
+		for _, h := range tp.bodies {
+			if h.pending {
+				n--
+			}
+		}
+		if aheadJobs-n >= aheadLow {
+			continue
+		}
 		for depth := 0; n > 0; depth++ {
 			more := false
 			for s := range tp.shards {

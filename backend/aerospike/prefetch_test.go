@@ -161,6 +161,15 @@ func TestReadAheadBudget(t *testing.T) {
 	if len(w) != aheadJobs {
 		t.Fatalf("wanting %d, want %d", len(w), aheadJobs)
 	}
+	// Records being read count as held: while aheadLow or more are being
+	// read, a concurrent claim reads none.
+	for _, a := range w[aheadLow+2:] {
+		c.keep(a, nil, false) // failed
+	}
+	if again := c.wanting([]string{"t"}, nil); again != nil {
+		t.Fatalf("wanting while %d reads are pending = %d jobs, want none", aheadLow+2, len(again))
+	}
+	w = w[:aheadLow+2]
 	size := aheadBudget / 4
 	for _, a := range w {
 		c.keep(a, bodyRec(size), false)
