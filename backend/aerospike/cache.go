@@ -55,8 +55,8 @@ type tubePicture struct {
 	at        int64  // when it was read (ns, reading client's clock)
 	pauseTill int64
 	shards    []shardPicture
-	// bodies holds the job records read ahead for known ready jobs; nil
-	// for a job whose record is not to be read ahead (see prefetch.go).
+	// bodies holds the job records read ahead for known ready jobs, and
+	// the marks of those being read or not to be read (see prefetch.go).
 	bodies map[beanspike.ID]aheadRec
 	held   int  // records in bodies
 	stale  bool // not to be used: the next read replaces it
