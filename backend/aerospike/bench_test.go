@@ -47,8 +47,7 @@ func newBench(b *testing.B, opts ...Option) (*Queue, *aerospiketest.Server) {
 // another process would make it.
 func benchPeer(b *testing.B, q *Queue, srv *aerospiketest.Server, opts ...Option) *Queue {
 	b.Helper()
-	all := append([]Option{WithSetPrefix(q.s.cfg.setPrefix), WithNamespace(q.s.cfg.namespace),
-		WithShards(*benchShards)}, opts...)
+	all := append(append(sameStore(q), WithShards(*benchShards)), opts...)
 	if srv == nil {
 		return newQueueAt(b, tgt.host, tgt.port, all...)
 	}

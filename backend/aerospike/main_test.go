@@ -175,13 +175,10 @@ func newQueueAt(t testing.TB, host string, port int, opts ...Option) *Queue {
 // own, as another process would.
 func newPeer(t testing.TB, q *Queue) *Queue {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := New(ctx, WithHosts(tgt.host), WithPort(tgt.port), WithSetPrefix(q.s.cfg.setPrefix),
-		WithNamespace(q.s.cfg.namespace))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
+	return newQueueAt(t, tgt.host, tgt.port, sameStore(q)...)
+}
+
+// sameStore returns the options that name q's store.
+func sameStore(q *Queue) []Option {
+	return []Option{WithSetPrefix(q.s.cfg.setPrefix), WithNamespace(q.s.cfg.namespace)}
 }

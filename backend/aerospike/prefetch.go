@@ -106,10 +106,7 @@ func (c *readyCache) wanting(tubes []string, cands []cand) []ahead {
 					continue
 				}
 				out = append(out, ahead{shardRef{t, s}, p})
-				if tp.bodies == nil {
-					tp.bodies = map[beanspike.ID]aheadRec{}
-				}
-				tp.bodies[p.id] = aheadRec{shard: s, kv: p, pending: true}
+				c.holdBody(tp, aheadRec{shard: s, kv: p, pending: true})
 				if n--; n == 0 {
 					break
 				}
@@ -145,12 +142,10 @@ func (c *readyCache) keep(a ahead, rec *as.Record, mark bool) {
 			return
 		}
 		h.rec, h.size = rec, len(body)
-		c.bodyBytes += h.size
-		tp.held++
 	case !mark:
 		return
 	}
-	tp.bodies[a.kv.id] = h
+	c.holdBody(tp, h)
 }
 
 // addPut records that this process put the ready job j, whose entry is
@@ -170,21 +165,12 @@ func (c *readyCache) addPut(ref shardRef, p kv, j *newJob) {
 	if _, ok := tp.bodies[p.id]; ok {
 		return
 	}
-	enc := 0
-	if j.compressed {
-		enc = 1
-	}
-	bins := as.BinMap{binTube: j.tube, binEnc: enc}
+	bins := as.BinMap{binTube: j.tube, binEnc: j.enc()}
 	if len(j.stored) > 0 {
 		// The caller may reuse the body it put.
 		bins[binBody] = bytes.Clone(j.stored)
 	}
-	if tp.bodies == nil {
-		tp.bodies = map[beanspike.ID]aheadRec{}
-	}
-	tp.bodies[p.id] = aheadRec{shard: ref.shard, kv: p, rec: &as.Record{Bins: bins}, size: len(j.stored)}
-	tp.held++
-	c.bodyBytes += len(j.stored)
+	c.holdBody(tp, aheadRec{shard: ref.shard, kv: p, rec: &as.Record{Bins: bins}, size: len(j.stored)})
 }
 
 // shows tells whether p shows entry x ready in index record shard.
@@ -220,6 +206,19 @@ func (c *readyCache) carryBodies(old, p *tubePicture) {
 		delete(old.bodies, id)
 	}
 	p.bodies, old.bodies, old.held = old.bodies, nil, 0
+}
+
+// holdBody puts h, a record read ahead or a mark, into tp, counting its
+// record. The caller holds c.mu.
+func (c *readyCache) holdBody(tp *tubePicture, h aheadRec) {
+	if tp.bodies == nil {
+		tp.bodies = map[beanspike.ID]aheadRec{}
+	}
+	tp.bodies[h.kv.id] = h
+	if h.rec != nil {
+		tp.held++
+		c.bodyBytes += h.size
+	}
 }
 
 // dropBody drops the record read ahead, or the mark, of job id from tp.

@@ -324,15 +324,19 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 // errCrashed is returned by operations stopped by a test hook.
 var errCrashed = errors.New("aerospike: stopped by test hook")
 
+// enc is the value of the job record's enc bin.
+func (j *newJob) enc() int {
+	if j.compressed {
+		return 1
+	}
+	return 0
+}
+
 // recordWrite is the batch write of a job record.
 func (q *Queue) recordWrite(j *newJob) *as.BatchWrite {
-	enc := 0
-	if j.compressed {
-		enc = 1
-	}
 	ops := make([]*as.Operation, 4, 5)
 	ops[0] = as.PutOp(as.NewBin(binTube, j.tube))
-	ops[1] = as.PutOp(as.NewBin(binEnc, enc))
+	ops[1] = as.PutOp(as.NewBin(binEnc, j.enc()))
 	ops[2] = as.PutOp(as.NewBin(binSize, j.size))
 	ops[3] = as.PutOp(as.NewBin(binPut, j.e.put))
 	if len(j.stored) > 0 {

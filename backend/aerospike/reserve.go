@@ -373,7 +373,10 @@ func (q *Queue) claim(ctx context.Context, cands []cand, pre []ahead) ([]*beansp
 		ref   shardRef
 		moves []move
 		ok    bool
-		ahead map[beanspike.ID]*as.Record // records read ahead
+		// recs holds, per move, the job record read ahead, and reads the
+		// read of the record of a move without one.
+		recs  []*as.Record
+		reads []*as.BatchRecord
 	}
 	groups := make([]*group, 0, 1)
 	var byRef map[shardRef]*group // once there are many groups
@@ -404,24 +407,20 @@ func (q *Queue) claim(ctx context.Context, cands []cand, pre []ahead) ([]*beansp
 		n := c.e.asReserved(q.owner, deadline(now, c.e.ttr))
 		n.reserves++
 		g.moves = append(g.moves, move{c.id, binReady, c.e, binReserved, n})
-		if c.rec != nil {
-			if g.ahead == nil {
-				g.ahead = map[beanspike.ID]*as.Record{}
-			}
-			g.ahead[c.id] = c.rec
-		}
+		g.recs = append(g.recs, c.rec)
 	}
 	recs := make([]as.BatchRecordIfc, 0, len(groups)+len(cands)+len(pre))
 	for _, g := range groups {
 		recs = append(recs, as.NewBatchWrite(casBatchPolicy(g.moves), q.shardKey(g.ref), q.moveOps(g.moves)...))
 	}
-	// The records of the claimed jobs not read ahead, in cands order.
-	read := make(map[beanspike.ID]*as.BatchRecord, len(cands))
-	for _, c := range cands {
-		if c.rec == nil {
-			r := as.NewBatchRead(nil, q.jobKey(c.id), q.s.jobBins)
-			recs = append(recs, r)
-			read[c.id] = r.BatchRec()
+	for _, g := range groups {
+		g.reads = make([]*as.BatchRecord, len(g.moves))
+		for i, m := range g.moves {
+			if g.recs[i] == nil {
+				r := as.NewBatchRead(nil, q.jobKey(m.id), q.s.jobBins)
+				recs = append(recs, r)
+				g.reads[i] = r.BatchRec()
+			}
 		}
 	}
 	aheadAt := len(recs)
@@ -481,7 +480,7 @@ func (q *Queue) claim(ctx context.Context, cands []cand, pre []ahead) ([]*beansp
 	var jobs []*beanspike.Job
 	var failure error
 	for _, g := range groups {
-		for _, m := range g.moves {
+		for i, m := range g.moves {
 			if !g.ok {
 				continue
 			}
@@ -489,8 +488,8 @@ func (q *Queue) claim(ctx context.Context, cands []cand, pre []ahead) ([]*beansp
 				q.giveBack(ctx, g.ref, m)
 				continue
 			}
-			rec := g.ahead[m.id]
-			if br := read[m.id]; br != nil && br.ResultCode == types.OK {
+			rec := g.recs[i]
+			if br := g.reads[i]; br != nil && br.ResultCode == types.OK {
 				rec = br.Record
 			} else if rec == nil {
 				r, gerr := q.confirmRecord(ctx, m.id, q.s.jobBins...)
