@@ -8,8 +8,8 @@ import (
 	"github.com/beanspike/beanspike/conformance"
 )
 
-// store is one isolated store for the conformance suite: a set prefix of
-// its own on the target server.
+// confStore is one isolated store for the conformance suite: a key prefix
+// of its own on the target server.
 type confStore struct {
 	first *Queue
 }
@@ -25,12 +25,14 @@ func (s *confStore) NewClient(t *testing.T) beanspike.Queue {
 
 func TestConformance(t *testing.T) {
 	t.Logf("aerospike target: %s at %s:%d", tgt.kind, tgt.host, tgt.port)
+	probe := newTestQueue(t)
 	conformance.Run(t, conformance.Harness{
 		NewStore: func(t *testing.T) conformance.Store {
 			return &confStore{first: newTestQueue(t, WithShards(4))}
 		},
 		Capabilities: conformance.Capabilities{
 			TimeSlack:    250 * time.Millisecond,
+			MaxBodySize:  probe.MaxBodySize(),
 			ExactWaiting: false,
 		},
 	})

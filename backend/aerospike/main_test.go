@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
+	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
 )
 
@@ -141,11 +143,87 @@ func uniquePrefix(t testing.TB) string {
 	return name + "_" + hex.EncodeToString(b[:])
 }
 
-// newTestQueue makes a queue of a fresh store on the target.
+// testSetPrefix is the set prefix of every store the tests make on the
+// target: they tell their stores apart by key prefix, so that a run adds
+// no set names to a long-lived server (a namespace holds 4,095 until it
+// restarts).
+const testSetPrefix = "beanspiketest"
+
+// newTestQueue makes a queue of a fresh store on the target, whose
+// records are deleted when t ends.
 func newTestQueue(t testing.TB, opts ...Option) *Queue {
 	t.Helper()
 	t.Logf("aerospike target: %s at %s:%d", tgt.kind, tgt.host, tgt.port)
-	return newQueueAt(t, tgt.host, tgt.port, append([]Option{WithSetPrefix(uniquePrefix(t))}, opts...)...)
+	store := []Option{WithSetPrefix(testSetPrefix), WithKeyPrefix(uniquePrefix(t))}
+	q := newQueueAt(t, tgt.host, tgt.port, append(store, opts...)...)
+	t.Cleanup(func() {
+		if err := purgeStore(tgt.host, tgt.port, sameStore(q)...); err != nil {
+			t.Errorf("deleting the test's store: %v", err)
+		}
+	})
+	return q
+}
+
+// purgeStore deletes every record of the store opts name, through a
+// connection of its own (the test's clients may have been crashed): its
+// tubes with their jobs, the job records of every ID it handed out,
+// and its meta records.
+func purgeStore(host string, port int, opts ...Option) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	q, err := New(ctx, append([]Option{WithHosts(host), WithPort(port)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	tubes, err := q.Tubes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, tube := range tubes {
+		if _, err := q.DeleteTube(ctx, tube); err != nil && !errors.Is(err, beanspike.ErrNotFound) {
+			return fmt.Errorf("DeleteTube(%q): %w", tube, err)
+		}
+	}
+	c := q.s.client
+	rec, err := c.Get(nil, q.counterKey(), binNext)
+	if err != nil && !errorIsNotFound(err) {
+		return err
+	}
+	var last int64
+	if rec != nil {
+		last, _ = toInt(rec.Bins[binNext])
+	}
+	for lo := int64(1); lo <= last; lo += 256 {
+		keys := make([]*as.Key, 0, 256)
+		for id := lo; id <= last && id < lo+256; id++ {
+			keys = append(keys, q.jobKey(beanspike.ID(id)))
+		}
+		if _, err := c.BatchDelete(nil, nil, keys); err != nil && !errorIsNotFound(err) {
+			return err
+		}
+	}
+	q.s.mu.Lock()
+	for tube := range q.s.keys { // index records of tubes deleted half-way
+		tubes = append(tubes, tube)
+	}
+	q.s.mu.Unlock()
+	var keys []*as.Key
+	for _, tube := range tubes {
+		keys = append(keys, q.metaKey(tube))
+		keys = append(keys, q.shardKeys(tube)...)
+	}
+	for _, name := range []string{"config", "tubes", "ids", "repair"} {
+		k, err := q.s.metaRecordKey(name)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	if _, err := c.BatchDelete(nil, nil, keys); err != nil && !errorIsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // needInProcess skips t, which does what, unless the target is the
@@ -180,5 +258,5 @@ func newPeer(t testing.TB, q *Queue) *Queue {
 
 // sameStore returns the options that name q's store.
 func sameStore(q *Queue) []Option {
-	return []Option{WithSetPrefix(q.s.cfg.setPrefix), WithNamespace(q.s.cfg.namespace)}
+	return []Option{WithSetPrefix(q.s.cfg.setPrefix), WithKeyPrefix(q.s.cfg.keyPrefix), WithNamespace(q.s.cfg.namespace)}
 }

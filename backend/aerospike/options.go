@@ -39,11 +39,18 @@ const (
 	// MaxInFlight is the largest value [WithInFlight] accepts.
 	MaxInFlight = 1024
 	// MaxBodySizeLimit is the largest value [WithMaxBodySize] accepts: a
-	// job record must fit in Aerospike's 8 MiB record limit.
+	// job record must fit in Aerospike's 8 MiB ceiling on max-record-size.
 	MaxBodySizeLimit = 7 << 20
+	// RecordOverhead is what a job record takes beyond its body: the
+	// bins that hold its tube, size and put time, and Aerospike's record
+	// header. The largest body a namespace takes is its max-record-size
+	// less this.
+	RecordOverhead = 1 << 10
 	// maxSetPrefixLen keeps set names (prefix plus a short suffix) within
 	// Aerospike's 63-byte limit.
 	maxSetPrefixLen = 56
+	// maxKeyPrefixLen bounds [WithKeyPrefix].
+	maxKeyPrefixLen = 64
 )
 
 // Environment variables read by [New] for its defaults, as the ancestor
@@ -61,9 +68,11 @@ type config struct {
 	port          int
 	namespace     string
 	setPrefix     string
+	keyPrefix     string
 	client        *as.Client
 	clientPolicy  *as.ClientPolicy
-	maxBodySize   int
+	maxBodySize   int  // set by WithMaxBodySize
+	maxBodySet    bool // else derived from the namespace's max-record-size
 	shards        int
 	sweepInterval time.Duration
 	timeout       time.Duration
@@ -89,7 +98,19 @@ func WithNamespace(ns string) Option { return func(c *config) { c.namespace = ns
 // with different prefixes in one namespace are isolated stores; clients of
 // one store must use the same prefix. It is 1 to 56 bytes of letters,
 // digits, '_', '-' and '.'. Defaults to [DefaultSetPrefix].
+//
+// A namespace holds at most 4,095 set names, and a name once used counts
+// until the server restarts, even when its records are gone: for many
+// stores in one namespace (one per tenant, one per test), share a set
+// prefix and tell the stores apart with [WithKeyPrefix].
 func WithSetPrefix(prefix string) Option { return func(c *config) { c.setPrefix = prefix } }
+
+// WithKeyPrefix starts the key of every record of the store with prefix,
+// so that stores sharing a set prefix are isolated from one another
+// without using more set names. Clients of one store must use the same
+// set and key prefixes. It is 0 to 64 bytes of letters, digits, '_', '-'
+// and '.'. Defaults to none: the keys of a store made without it.
+func WithKeyPrefix(prefix string) Option { return func(c *config) { c.keyPrefix = prefix } }
 
 // WithClient makes the queue use an existing client instead of
 // connecting; Close then leaves the client open. The host, port and
@@ -104,9 +125,19 @@ func WithClientPolicy(p *as.ClientPolicy) Option {
 
 // WithMaxBodySize sets the largest body, in bytes before compression, that
 // Put accepts; larger ones fail with [beanspike.ErrJobTooBig] before
-// anything is written. It must be between 1 and [MaxBodySizeLimit].
-// Defaults to [beanspike.DefaultMaxBodySize].
-func WithMaxBodySize(n int) Option { return func(c *config) { c.maxBodySize = n } }
+// anything is written. It must be between 1 and [MaxBodySizeLimit], and
+// a job record must fit in the namespace: [New] fails with
+// [beanspike.ErrInvalidArgument] when n is more than the namespace's
+// max-record-size (1 MiB unless the server is configured otherwise) less
+// [RecordOverhead]. For bigger bodies, raise max-record-size (at most 8
+// MiB; e.g. asinfo -v
+// 'set-config:context=namespace;id=test;max-record-size=8388608', and in
+// the namespace's configuration so that it survives a restart). Defaults
+// to [beanspike.DefaultMaxBodySize] or what the namespace allows,
+// whichever is smaller.
+func WithMaxBodySize(n int) Option {
+	return func(c *config) { c.maxBodySize, c.maxBodySet = n, true }
+}
 
 // WithShards sets how many index records each tube is spread over, from 1
 // to [MaxShards]. More shards carry more concurrent clients and more jobs
@@ -142,7 +173,6 @@ func resolve(opts []Option) (config, error) {
 		port:          DefaultPort,
 		namespace:     DefaultNamespace,
 		setPrefix:     DefaultSetPrefix,
-		maxBodySize:   beanspike.DefaultMaxBodySize,
 		shards:        DefaultShards,
 		sweepInterval: DefaultSweepInterval,
 		timeout:       DefaultTimeout,
@@ -175,7 +205,10 @@ func resolve(opts []Option) (config, error) {
 	if err := validPrefix(c.setPrefix); err != nil {
 		return c, err
 	}
-	if c.maxBodySize < 1 || c.maxBodySize > MaxBodySizeLimit {
+	if err := validKeyPrefix(c.keyPrefix); err != nil {
+		return c, err
+	}
+	if c.maxBodySet && (c.maxBodySize < 1 || c.maxBodySize > MaxBodySizeLimit) {
 		return c, fmt.Errorf("%w: max body size %d is not between 1 and %d",
 			beanspike.ErrInvalidArgument, c.maxBodySize, MaxBodySizeLimit)
 	}
@@ -201,11 +234,23 @@ func validPrefix(p string) error {
 	if p == "" || len(p) > maxSetPrefixLen {
 		return fmt.Errorf("%w: set prefix %q must be 1 to %d bytes", beanspike.ErrInvalidArgument, p, maxSetPrefixLen)
 	}
+	return prefixBytes("set prefix", p)
+}
+
+func validKeyPrefix(p string) error {
+	if len(p) > maxKeyPrefixLen {
+		return fmt.Errorf("%w: key prefix %q is longer than %d bytes", beanspike.ErrInvalidArgument, p, maxKeyPrefixLen)
+	}
+	return prefixBytes("key prefix", p)
+}
+
+// prefixBytes checks that p has only letters, digits, '_', '-' and '.'.
+func prefixBytes(what, p string) error {
 	for i := 0; i < len(p); i++ {
 		switch ch := p[i]; {
 		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '_', ch == '-', ch == '.':
 		default:
-			return fmt.Errorf("%w: set prefix %q has invalid byte %q", beanspike.ErrInvalidArgument, p, ch)
+			return fmt.Errorf("%w: %s %q has invalid byte %q", beanspike.ErrInvalidArgument, what, p, ch)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package aerospike
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,9 @@ func TestResolveRejects(t *testing.T) {
 		"prefix":    WithSetPrefix("a:b"),
 		"long":      WithSetPrefix(string(make([]byte, 60))),
 		"body":      WithMaxBodySize(MaxBodySizeLimit + 1),
+		"body0":     WithMaxBodySize(0),
+		"keyprefix": WithKeyPrefix("a\x00b"),
+		"keylong":   WithKeyPrefix(strings.Repeat("k", 65)),
 		"shards":    WithShards(0),
 		"sweep":     WithSweepInterval(0),
 		"timeout":   WithTimeout(0),
@@ -117,7 +121,7 @@ func TestWithClient(t *testing.T) {
 	if q.As(&other) {
 		t.Fatal("As(*int) = true")
 	}
-	shared, err := New(context.Background(), WithClient(c), WithSetPrefix(q.s.cfg.setPrefix))
+	shared, err := New(context.Background(), append(sameStore(q), WithClient(c))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +139,7 @@ func TestWithClient(t *testing.T) {
 // The first client of a store fixes its shard count; later ones adopt it.
 func TestShardCountAdopted(t *testing.T) {
 	q := newTestQueue(t, WithShards(3))
-	p, err := New(context.Background(), WithHosts(tgt.host), WithPort(tgt.port),
-		WithSetPrefix(q.s.cfg.setPrefix), WithShards(9))
+	p, err := New(context.Background(), append(sameStore(q), WithHosts(tgt.host), WithPort(tgt.port), WithShards(9))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ const (
 )
 
 func (q *Queue) repairKey() *as.Key {
-	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setMeta, "repair")
+	k, _ := q.s.metaRecordKey("repair")
 	return k
 }
 

@@ -277,9 +277,12 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 		}
 	}
 
+	// entry[i]: job i's entry was written, or may have been.
+	entry := make([]bool, len(jobs))
 	for _, g := range order {
 		for _, i := range g.jobs {
 			put[i] = g.done && recDone[i]
+			entry[i] = g.done || g.doubt
 		}
 	}
 	wake := false
@@ -314,7 +317,7 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 	if prefix == len(jobs) {
 		return out, nil
 	}
-	q.undoPut(jobs[prefix:], put[prefix:], recDone[prefix:])
+	q.undoPut(jobs[prefix:], entry[prefix:], recDone[prefix:])
 	if failure == nil {
 		failure = errUnavailable("put did not complete")
 	}
@@ -441,16 +444,27 @@ func (q *Queue) groupLanded(ctx context.Context, g *putGroup, jobs []newJob, rec
 	return false, nil
 }
 
-// undoPut removes what was written of jobs that a failed batch put and
-// that are not reported as put (best effort; a job record left behind
-// has no index entry and is never seen).
-func (q *Queue) undoPut(jobs []newJob, put, recDone []bool) {
+// undoPut removes what was written of jobs that a failed put does not
+// report as put, so that a rejected call leaves the store as it was:
+// each entry written, or whose write is in doubt, is removed with the
+// counts its write added, in one compare-and-swap (which does nothing
+// when the entry is not there), and each job record written is deleted.
+// It is best effort: an entry left behind by a failure here has no record
+// and is dropped when claimed (see the package doc); a job record left
+// behind has no entry and is never seen.
+func (q *Queue) undoPut(jobs []newJob, entry, recDone []bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), q.s.cfg.timeout)
 	defer cancel()
 	for i := range jobs {
 		j := &jobs[i]
-		if put[i] {
-			_, _ = q.apply(ctx, shardRef{j.tube, q.shardOf(j.id)}, []move{{id: j.id, from: j.bin, old: j.e}})
+		if entry[i] {
+			extra := []*as.Operation{as.AddOp(as.NewBin(binTotal, -1))}
+			if j.compressed {
+				extra = append(extra, as.AddOp(as.NewBin(binComp, -1)))
+			} else if j.asked {
+				extra = append(extra, as.AddOp(as.NewBin(binSkip, -1)))
+			}
+			_, _ = q.apply(ctx, shardRef{j.tube, q.shardOf(j.id)}, []move{{id: j.id, from: j.bin, old: j.e}}, extra...)
 		}
 		if recDone[i] {
 			_, _ = q.s.client.Delete(q.plainWritePolicy(ctx), q.jobKey(j.id))

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,12 +136,27 @@ func New(ctx context.Context, opts ...Option) (*Queue, error) {
 		}
 		owns = true
 	}
-	lz, err := codec.NewLZ4(&codec.Options{MaxSize: cfg.maxBodySize})
-	if err != nil {
+	fail := func(err error) (*Queue, error) {
 		if owns {
 			client.Close()
 		}
-		return nil, fmt.Errorf("%w: %w", beanspike.ErrInvalidArgument, err)
+		return nil, err
+	}
+	recLimit, err := maxRecordSize(ctx, client, cfg.namespace)
+	if err != nil {
+		return fail(err)
+	}
+	fits := recLimit - RecordOverhead
+	switch {
+	case !cfg.maxBodySet:
+		cfg.maxBodySize = min(beanspike.DefaultMaxBodySize, fits)
+	case cfg.maxBodySize > fits:
+		return fail(fmt.Errorf("%w: max body size %d does not fit in a record of namespace %q, whose max-record-size %d takes bodies of up to %d bytes",
+			beanspike.ErrInvalidArgument, cfg.maxBodySize, cfg.namespace, recLimit, fits))
+	}
+	lz, err := codec.NewLZ4(&codec.Options{MaxSize: cfg.maxBodySize})
+	if err != nil {
+		return fail(fmt.Errorf("%w: %w", beanspike.ErrInvalidArgument, err))
 	}
 	s := &store{
 		client:    client,
@@ -167,6 +183,56 @@ func New(ctx context.Context, opts ...Option) (*Queue, error) {
 	q.start()
 	return q, nil
 }
+
+// defaultMaxRecordSize is Aerospike's default max-record-size (since
+// 7.1), assumed for a server that does not report its own.
+const defaultMaxRecordSize = 1 << 20
+
+// maxRecordSize returns the smallest max-record-size that the nodes of
+// the cluster report for namespace ns, or Aerospike's default when none
+// reports one (older servers, or a user not allowed info commands). It
+// fails when no node knows the namespace.
+func maxRecordSize(ctx context.Context, client *as.Client, ns string) (int, error) {
+	pol := as.NewInfoPolicy()
+	if dl, ok := ctx.Deadline(); ok {
+		pol.Timeout = max(time.Until(dl), time.Millisecond)
+	}
+	limit, answered := 0, false
+	for _, n := range client.GetNodes() {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		info, err := n.RequestInfo(pol, "namespace/"+ns)
+		if err != nil {
+			continue
+		}
+		answered = true
+		v, ok := info["namespace/"+ns]
+		if !ok || v == "" || strings.HasPrefix(v, "ERROR") || strings.HasPrefix(v, "type=unknown") {
+			return 0, fmt.Errorf("%w: namespace %q is not configured on node %s", beanspike.ErrInvalidArgument, ns, n.GetName())
+		}
+		for _, kv := range strings.Split(v, ";") {
+			if size, ok := strings.CutPrefix(kv, "max-record-size="); ok {
+				if b, err := strconv.Atoi(size); err == nil && b > 0 && (limit == 0 || b < limit) {
+					limit = b
+				}
+			}
+		}
+	}
+	if limit == 0 {
+		if !answered && len(client.GetNodes()) == 0 {
+			return 0, errUnavailable("no cluster node to ask for namespace %q", ns)
+		}
+		limit = defaultMaxRecordSize
+	}
+	return limit, nil
+}
+
+// MaxBodySize returns the largest body, in bytes before compression, that
+// Put accepts: the one set with [WithMaxBodySize], or
+// [beanspike.DefaultMaxBodySize] or what the namespace's max-record-size
+// allows, whichever is smaller. It implements [beanspike.BodyLimiter].
+func (q *Queue) MaxBodySize() int { return q.s.cfg.maxBodySize }
 
 // connect opens a client to the configured hosts within ctx.
 func connect(ctx context.Context, cfg *config) (*as.Client, error) {
@@ -266,7 +332,7 @@ func (q *Queue) Shards() int { return q.s.shards }
 // initStore reads, or creates, the store's configuration record.
 func (q *Queue) initStore(ctx context.Context) error {
 	s := q.s
-	key, err := as.NewKey(s.cfg.namespace, s.setMeta, "config")
+	key, err := s.metaRecordKey("config")
 	if err != nil {
 		return interpretError(err)
 	}
@@ -383,8 +449,27 @@ func (q *Queue) seq() int64 {
 // --- keys ----------------------------------------------------------------
 
 func (q *Queue) jobKey(id beanspike.ID) *as.Key {
+	if q.s.cfg.keyPrefix != "" {
+		k, _ := as.NewKey(q.s.cfg.namespace, q.s.setJobs, q.s.keyPrefix()+strconv.FormatUint(uint64(id), 10))
+		return k
+	}
 	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setJobs, int64(id))
 	return k
+}
+
+// metaRecordKey returns the key of the store's meta record name.
+func (s *store) metaRecordKey(name string) (*as.Key, error) {
+	return as.NewKey(s.cfg.namespace, s.setMeta, s.keyPrefix()+name)
+}
+
+// keyPrefix returns what starts the string keys of the store's records:
+// nothing without a key prefix; with one, a byte that starts no key of a
+// store without one (tube names are printable), the prefix and a NUL.
+func (s *store) keyPrefix() string {
+	if s.cfg.keyPrefix == "" {
+		return ""
+	}
+	return "\x01" + s.cfg.keyPrefix + "\x00"
 }
 
 // shardKeys returns the keys of tube's index records.
@@ -398,7 +483,7 @@ func (q *Queue) shardKeys(tube string) []*as.Key {
 	}
 	ks = make([]*as.Key, s.shards)
 	for i := range ks {
-		ks[i], _ = as.NewKey(s.cfg.namespace, s.setIdx, tube+"\x00"+strconv.Itoa(i))
+		ks[i], _ = as.NewKey(s.cfg.namespace, s.setIdx, s.keyPrefix()+tube+"\x00"+strconv.Itoa(i))
 	}
 	s.mu.Lock()
 	if len(s.keys) > 4096 {
@@ -414,17 +499,17 @@ func (q *Queue) shardKey(r shardRef) *as.Key { return q.shardKeys(r.tube)[r.shar
 func (q *Queue) shardOf(id beanspike.ID) int { return int(uint64(id) % uint64(q.s.shards)) }
 
 func (q *Queue) metaKey(tube string) *as.Key {
-	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setMeta, "tube\x00"+tube)
+	k, _ := q.s.metaRecordKey("tube\x00" + tube)
 	return k
 }
 
 func (q *Queue) listKey() *as.Key {
-	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setMeta, "tubes")
+	k, _ := q.s.metaRecordKey("tubes")
 	return k
 }
 
 func (q *Queue) counterKey() *as.Key {
-	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setMeta, "ids")
+	k, _ := q.s.metaRecordKey("ids")
 	return k
 }
 

@@ -3,6 +3,7 @@ package aerospike
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -53,39 +54,48 @@ func (q *Queue) peekState(ctx context.Context, tube string, state beanspike.Stat
 	if err := q.errClosed(); err != nil {
 		return nil, err
 	}
-	var spec viewSpec
-	switch state {
-	case beanspike.Ready:
-		spec.ready = 1
-	case beanspike.Delayed:
-		spec.delayed = 1
-	case beanspike.Buried:
-		spec.buried = 1
-	}
-	for range 8 {
+	// An entry whose job record is missing (its Put failed half-way, or
+	// is still writing it; see the package doc) is passed over, and the
+	// next one read: each attempt reads one entry more of each index
+	// record than there are entries passed over.
+	skip := map[beanspike.ID]bool{}
+	for range peekAttempts {
+		var spec viewSpec
+		n := 1 + len(skip)
+		switch state {
+		case beanspike.Ready:
+			spec.ready = n
+		case beanspike.Delayed:
+			spec.delayed = n
+		case beanspike.Buried:
+			spec.buried = n
+		}
 		tvs, err := q.view(ctx, []string{tube}, spec)
 		if err != nil {
 			return nil, err
 		}
-		var best *cand
 		var list []cand
 		switch state {
 		case beanspike.Ready:
-			list = rank(tvs, 0, 1, true)
+			list = rank(tvs, 0, math.MaxInt, true)
 		default:
 			for _, sv := range tvs[0].shards {
 				l := sv.delayed
 				if state == beanspike.Buried {
 					l = sv.buried
 				}
-				if len(l) > 0 {
-					list = append(list, cand{ref: sv.ref, kv: l[0]})
+				for _, p := range l {
+					list = append(list, cand{ref: sv.ref, kv: p})
 				}
 			}
 			slices.SortFunc(list, func(a, b cand) int { return keyLess(a.kv, b.kv) })
 		}
-		if len(list) > 0 {
-			best = &list[0]
+		var best *cand
+		for i := range list {
+			if !skip[list[i].id] {
+				best = &list[i]
+				break
+			}
 		}
 		if best == nil {
 			return nil, fmt.Errorf("%w: no %s job in tube %q", beanspike.ErrNotFound, state, tube)
@@ -93,7 +103,8 @@ func (q *Queue) peekState(ctx context.Context, tube string, state beanspike.Stat
 		rec, err := q.getRecord(ctx, best.id)
 		if err != nil {
 			if errorIsNotFound(err) {
-				continue // deleted meanwhile
+				skip[best.id] = true // deleted meanwhile, or never put
+				continue
 			}
 			return nil, err
 		}
@@ -101,6 +112,10 @@ func (q *Queue) peekState(ctx context.Context, tube string, state beanspike.Stat
 	}
 	return nil, errUnavailable("tube %q keeps changing", tube)
 }
+
+// peekAttempts bounds the view reads of one PeekReady, PeekDelayed or
+// PeekBuried.
+const peekAttempts = 16
 
 // StatsJob describes a job; see [beanspike.Queue.StatsJob].
 func (q *Queue) StatsJob(ctx context.Context, id beanspike.ID) (*beanspike.JobStats, error) {
