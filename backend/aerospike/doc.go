@@ -14,7 +14,11 @@
 // and failing those to 127.0.0.1:3000; or it uses a client given with
 // [WithClient], which Close then leaves open. [WithNamespace] and
 // [WithSetPrefix] place the store: all its sets share the prefix, so
-// stores with different prefixes are isolated. [Queue.NewClient] makes
+// stores with different prefixes are isolated. A namespace holds at most
+// 4,095 set names, counted until the server restarts, so many stores in
+// one namespace (one per tenant, one per test) share a set prefix and
+// are told apart by [WithKeyPrefix], which starts every key of the
+// store. [Queue.NewClient] makes
 // more clients sharing one connection. Each client has a random 128-bit
 // identity; the reservations it makes belong to it.
 //
@@ -141,10 +145,13 @@
 // intended result before it is reported as lost.
 //
 // Index records are rewritten whole on every write, so their size bounds
-// throughput: an entry takes about 60 bytes, and Aerospike records are
-// limited to 8 MiB, so a tube holds up to about 140,000 jobs per shard;
-// a Put into a full shard fails with [beanspike.ErrUnavailable]. Tubes
-// with large backlogs want more shards.
+// throughput: an entry takes about 60 bytes, and a record is limited by
+// the namespace's max-record-size (1 MiB by default), so a shard holds up
+// to about 16,500 jobs and a tube of 8 shards about 130,000 (8 MiB, the
+// most Aerospike allows, takes eight times as many); a Put into a full
+// shard fails with [beanspike.ErrUnavailable]. The cost of every write to
+// a tube grows with its backlog (see bench/README.md). Tubes with large
+// backlogs want more shards.
 //
 // A batch command that fails as a whole (one node's part timed out, or
 // its connections ran out) still reports the records that were answered:
@@ -273,17 +280,25 @@
 //     namespace persisted to a device, a cold restart may bring deleted
 //     records back: job records without entries are harmless, but index
 //     records of a deleted tube would bring the tube back.
-//   - Records are limited by max-record-size (8 MiB by default since 7.1).
-//     A body whose job record is over it fails with
-//     [beanspike.ErrJobTooBig]; an index record over it (a shard too full)
-//     fails the write with [beanspike.ErrUnavailable].
+//   - Records are limited by the namespace's max-record-size (1 MiB by
+//     default, at most 8 MiB). [New] reads it from every node and takes
+//     bodies up to the smallest less [RecordOverhead] (or
+//     [beanspike.DefaultMaxBodySize] if smaller; [Queue.MaxBodySize]
+//     tells): a larger body fails with [beanspike.ErrJobTooBig] before
+//     anything is written. For bigger bodies raise max-record-size, then
+//     use [WithMaxBodySize]. Should the setting shrink while clients run,
+//     a job record the server refuses fails its Put with
+//     [beanspike.ErrJobTooBig] and the Put's index entry is taken back. An
+//     index record over the limit (a shard too full) fails the write with
+//     [beanspike.ErrUnavailable].
 //   - Writes to one index record queue up on the server; beyond its
 //     transaction-pending-limit (20 by default) they fail with KEY_BUSY
 //     and are retried as below. Many clients on one tube want more shards.
 //   - Entries are ranked by Aerospike's ordering of list values (element
 //     by element; integers numerically), in key-value-ordered maps.
 //   - Set names are the prefix plus "_jobs", "_idx" or "_meta" (Aerospike
-//     allows 63 bytes); bin names are at most 9 bytes (it allows 15).
+//     allows 63 bytes, and 4,095 names per namespace); bin names are at
+//     most 9 bytes (it allows 15).
 //
 // # Errors
 //
