@@ -27,8 +27,10 @@ func Aerospike() Target {
 
 func startAerospike() (Session, error) {
 	opts := []aerospike.Option{
-		aerospike.WithSetPrefix(fmt.Sprintf("bench%08x", rand.Uint32())),
-		aerospike.WithMaxBodySize(maxJobSize),
+		// One set prefix for every run, a key prefix per run: runs add no
+		// set names to a long-lived server (a namespace holds 4,095).
+		aerospike.WithSetPrefix("beanspikebench"),
+		aerospike.WithKeyPrefix(fmt.Sprintf("run%08x", rand.Uint32())),
 	}
 	var srv *aerospiketest.Server
 	if os.Getenv(aerospike.EnvHost) == "" {

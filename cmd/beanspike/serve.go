@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,7 +26,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	listen := fs.String("listen", DefaultAddr, "TCP `address` for remote clients")
 	bsAddr := fs.String("beanstalk", "", "also serve beanstalkd's protocol on this TCP `address` (e.g. :11300)")
 	asURL := fs.String("aerospike", "", "use the Aerospike store at `host:port/namespace` instead of memory")
-	maxBody := fs.Int("max-body", beanspike.DefaultMaxBodySize, "largest job body in `bytes`")
+	maxBody := fs.Int("max-body", beanspike.DefaultMaxBodySize, "largest job body in `bytes` (with -aerospike, what the namespace's max-record-size allows unless set)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a graceful shutdown may take")
 	verbose := fs.Bool("v", false, "log sessions and connections")
 	if err := parse(fs, args, 0, 0); err != nil {
@@ -37,6 +38,11 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 
+	bodySet := false
+	fs.Visit(func(f *flag.Flag) { bodySet = bodySet || f.Name == "max-body" })
+	if !bodySet && *asURL != "" {
+		*maxBody = 0 // the store's own limit
+	}
 	root, what, err := openStore(ctx, *asURL, *maxBody)
 	if err != nil {
 		if errors.Is(err, errUsage) {
@@ -45,6 +51,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer root.Close()
+	*maxBody = root.maxBody
 	newClient := func() (beanspike.Queue, error) { return root.newClient() }
 
 	srv, err := remote.NewServer(newClient, remote.WithLogger(log), remote.WithMaxFrameSize(max(*maxBody+64<<10, 1<<20)))
@@ -123,17 +130,19 @@ func (a *app) serve(ctx context.Context, args []string) error {
 type store struct {
 	newClient func() (beanspike.Queue, error)
 	Close     func() error
+	maxBody   int // the largest body the store takes
 }
 
 // openStore opens the memory store, or the Aerospike store that
-// asURL ("host:port/namespace") names.
+// asURL ("host:port/namespace") names. A maxBody of 0 takes the
+// Aerospike store's own limit.
 func openStore(ctx context.Context, asURL string, maxBody int) (*store, string, error) {
 	if asURL == "" {
 		q, err := memory.New(memory.WithMaxBodySize(maxBody))
 		if err != nil {
 			return nil, "", err
 		}
-		return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close}, "memory", nil
+		return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close, maxBody: maxBody}, "memory", nil
 	}
 	hostPort, ns, ok := strings.Cut(asURL, "/")
 	if !ok || ns == "" {
@@ -149,11 +158,14 @@ func openStore(ctx context.Context, asURL string, maxBody int) (*store, string, 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	q, err := aerospike.New(cctx, aerospike.WithHosts(host), aerospike.WithPort(port),
-		aerospike.WithNamespace(ns), aerospike.WithMaxBodySize(maxBody))
+	opts := []aerospike.Option{aerospike.WithHosts(host), aerospike.WithPort(port), aerospike.WithNamespace(ns)}
+	if maxBody != 0 {
+		opts = append(opts, aerospike.WithMaxBodySize(maxBody))
+	}
+	q, err := aerospike.New(cctx, opts...)
 	if err != nil {
 		return nil, "", fmt.Errorf("connect to Aerospike at %s: %w", hostPort, err)
 	}
-	return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close},
+	return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close, maxBody: q.MaxBodySize()},
 		"aerospike " + asURL, nil
 }
