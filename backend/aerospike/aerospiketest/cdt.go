@@ -119,6 +119,10 @@ func cdtExec(cur any, exists bool, o cdtOp, modify bool) (any, any, byte) {
 			return nil, nil, rcBinType
 		}
 	}
+	if !exists && !modify && len(o.ctx) > 0 {
+		// A read through a context of a missing bin reads nothing.
+		return nil, nil, rcOK
+	}
 	// A modify op works on a copy of the bin value: the top level here, and
 	// every container it descends into through its context (ctxStep). What
 	// it does not descend into stays shared with the stored value.
@@ -128,19 +132,20 @@ func cdtExec(cur any, exists bool, o cdtOp, modify bool) (any, any, byte) {
 	}
 	slot := &root
 	var path []*mapValue // copied maps whose content changes below them
+	var last ctxPlace    // where the last context step created an element
 	for i := 0; i < len(o.ctx); i += 2 {
 		id, ok := o.ctx[i].(int64)
 		if !ok {
 			return nil, nil, rcParameter
 		}
-		next, rc := ctxStep(slot, int(id), o.ctx[i+1], modify, i+2 == len(o.ctx))
+		next, place, rc := ctxStep(slot, int(id), o.ctx[i+1], modify)
 		if rc != rcOK {
 			return nil, nil, rc
 		}
 		if m, ok := (*slot).(*mapValue); ok && modify {
 			path = append(path, m)
 		}
-		slot = next
+		slot, last = next, place
 	}
 	defer func() {
 		for _, m := range path {
@@ -158,6 +163,11 @@ func cdtExec(cur any, exists bool, o cdtOp, modify bool) (any, any, byte) {
 	if !modify {
 		return nil, res, rcOK
 	}
+	if *slot == nil {
+		// An element a context created stays only if the op put a value
+		// in it.
+		last.undo()
+	}
 	return root, res, rcOK
 }
 
@@ -172,62 +182,95 @@ func cdtIsModify(code int) bool {
 	return code < 16 || (code >= 32 && code <= 40)
 }
 
-// ctxStep descends one context level from slot.
-func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
+// ctxPlace records an element a context step created, to take it out again
+// if the op leaves it empty.
+type ctxPlace struct {
+	m       *mapValue  // the map the element was put in, or nil
+	key     any        // its key in m
+	l       *listValue // the list the element was appended to, or nil
+	prevLen int        // l's length before
+}
+
+// undo takes the created element out again.
+func (p ctxPlace) undo() {
+	switch {
+	case p.m != nil:
+		if i, ok := p.m.find(p.key); ok {
+			p.m.removeAt([]int{i})
+		}
+	case p.l != nil:
+		p.l.items = p.l.items[:p.prevLen]
+	}
+}
+
+// ctxStep descends one context level from slot. As on a real server, every
+// context that does not lead to an element answers OP_NOT_APPLICABLE (a
+// missing key, index, rank or value, or a container of the other kind),
+// except that a modify op whose context has a create flag creates what is
+// missing: the container at this level, with the order the flag gives, if
+// the slot is empty, and an empty element at the key or index, which the
+// next context step or the op fills in.
+func ctxStep(slot *any, id int, val any, modify bool) (*any, ctxPlace, byte) {
 	base := id &^ ctxCreate
 	create := id & ctxCreate
+	if !modify {
+		create = 0
+	}
+	var none ctxPlace
 	switch base {
 	case ctxListIndex, ctxListRank, ctxListValue:
-		if *slot == nil && create != 0 && modify {
-			*slot = &listValue{}
+		if *slot == nil && create != 0 {
+			*slot = newContainerFor(create, true)
 		}
 		l, ok := (*slot).(*listValue)
 		if !ok {
-			if *slot == nil {
-				return nil, rcElementNotFound
-			}
-			return nil, rcBinType
+			return nil, none, rcOpNotApplicable
 		}
 		var i int
+		place := none
 		switch base {
 		case ctxListIndex:
 			idx, ok := val.(int64)
 			if !ok {
-				return nil, rcParameter
+				return nil, none, rcParameter
 			}
 			n := int64(len(l.items))
 			if idx < 0 {
 				idx += n
 			}
 			if idx < 0 {
-				return nil, rcOpNotApplicable
+				return nil, none, rcOpNotApplicable
 			}
 			if idx >= n {
-				if create == 0 || !modify {
-					return nil, rcOpNotApplicable
+				switch {
+				case create == 0:
+					return nil, none, rcOpNotApplicable
+				case l.ordered():
+					// An ordered list takes the new element at its end.
+					idx = n
+				case idx > n && (create != ctxCreatePad || idx-n > maxListPad):
+					return nil, none, rcOpNotApplicable
 				}
-				if idx > n && (create != 0x80 || idx-n > maxListPad) {
-					return nil, rcOpNotApplicable
-				}
+				place = ctxPlace{l: l, prevLen: len(l.items)}
 				for int64(len(l.items)) <= idx {
 					l.items = append(l.items, nil)
 				}
 			}
 			i = int(idx)
-			if l.items[i] == nil && create != 0 {
-				l.items[i] = newContainerFor(create, true)
-			}
 		case ctxListRank:
 			r, ok := val.(int64)
 			if !ok {
-				return nil, rcParameter
+				return nil, none, rcParameter
 			}
-			ranks := rankOrder(len(l.items), func(i int) any { return l.items[i] })
-			j, ok := singleIndex(r, len(ranks))
+			j, ok := singleIndex(r, len(l.items))
 			if !ok {
-				return nil, rcOpNotApplicable
+				return nil, none, rcOpNotApplicable
 			}
-			i = ranks[j]
+			if l.ordered() {
+				i = j
+			} else {
+				i = heapRankRange(l.items, j, 1)[0]
+			}
 		case ctxListValue:
 			i = -1
 			for j, it := range l.items {
@@ -237,42 +280,40 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 				}
 			}
 			if i < 0 {
-				return nil, rcElementNotFound
+				return nil, none, rcOpNotApplicable
 			}
 		}
 		if modify {
 			l.items[i] = shallowCopy(l.items[i])
 		}
-		return &l.items[i], rcOK
+		return &l.items[i], place, rcOK
 	case ctxMapIndex, ctxMapRank, ctxMapKey, ctxMapValue:
-		if *slot == nil && create != 0 && modify {
-			*slot = newMap(0)
+		if *slot == nil && create != 0 {
+			*slot = newContainerFor(create, false)
 		}
 		m, ok := (*slot).(*mapValue)
 		if !ok {
-			if *slot == nil {
-				return nil, rcElementNotFound
-			}
-			return nil, rcBinType
+			return nil, none, rcOpNotApplicable
 		}
 		var i int
+		place := none
 		switch base {
 		case ctxMapIndex:
 			idx, ok := val.(int64)
 			if !ok {
-				return nil, rcParameter
+				return nil, none, rcParameter
 			}
 			if i, ok = singleIndex(idx, len(m.entries)); !ok {
-				return nil, rcOpNotApplicable
+				return nil, none, rcOpNotApplicable
 			}
 		case ctxMapRank:
 			r, ok := val.(int64)
 			if !ok {
-				return nil, rcParameter
+				return nil, none, rcParameter
 			}
 			j, ok := singleIndex(r, len(m.entries))
 			if !ok {
-				return nil, rcOpNotApplicable
+				return nil, none, rcOpNotApplicable
 			}
 			if x := m.valueIndex(); x != nil {
 				i = int(x.order[j])
@@ -282,10 +323,11 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 		case ctxMapKey:
 			j, found := m.find(val)
 			if !found {
-				if create == 0 || !modify {
-					return nil, rcElementNotFound
+				if create == 0 {
+					return nil, none, rcOpNotApplicable
 				}
-				m.insertAt(j, mapEntry{k: val, v: newContainerFor(create, false)})
+				m.insertAt(j, mapEntry{k: val})
+				place = ctxPlace{m: m, key: val}
 			}
 			i = j
 		case ctxMapValue:
@@ -297,34 +339,42 @@ func ctxStep(slot *any, id int, val any, modify, last bool) (*any, byte) {
 				}
 			}
 			if i < 0 {
-				return nil, rcElementNotFound
+				return nil, none, rcOpNotApplicable
 			}
 		}
 		if modify {
 			m.ownEntries()
 			m.entries[i].v = shallowCopy(m.entries[i].v)
 		}
-		return &m.entries[i].v, rcOK
+		return &m.entries[i].v, place, rcOK
 	}
-	return nil, rcParameter
+	return nil, none, rcParameter
 }
 
-// newContainerFor creates the container a create context asks for: a map
-// of the flag's order under a map key, a list under a list index.
+// Create flags of a context, beside 0x40 for an unordered container: the
+// order of the container created at its level. ctxCreatePad also lets a
+// list index past the end pad the list with nils.
+const (
+	ctxCreatePad     = 0x80 // a key-ordered map, or an unordered list that pads
+	ctxCreateOrdered = 0xc0 // a key/value-ordered map, or an ordered list
+)
+
+// newContainerFor creates the container a create context asks for at its
+// level: a list or a map, of the order the flag gives.
 func newContainerFor(create int, list bool) any {
 	if list {
-		if create == 0xc0 {
+		if create == ctxCreateOrdered {
 			return &listValue{flags: listOrdered}
 		}
 		return &listValue{}
 	}
 	switch create {
-	case 0x80:
-		return &mapValue{flags: mapKeyOrdered}
-	case 0xc0:
-		return &mapValue{flags: mapKeyValueOrder}
+	case ctxCreatePad:
+		return newMap(mapKeyOrdered)
+	case ctxCreateOrdered:
+		return newMap(mapKeyValueOrder)
 	}
-	return &mapValue{}
+	return newMap(0)
 }
 
 // rankOrder returns element indexes sorted by value, ties by index.
@@ -431,6 +481,10 @@ type selector struct {
 	sel       []int // selected element indexes in report order
 	multi     bool
 	rankOrder bool // sel is in rank order
+	// rankRange reports that sel holds the ranks [rankStart,
+	// rankStart+len(sel)), whatever their order, for rank results.
+	rankRange bool
+	rankStart int
 }
 
 // invert replaces the selection by its complement in index order.
@@ -445,7 +499,7 @@ func (s *selector) invert() {
 			out = append(out, i)
 		}
 	}
-	s.sel, s.multi, s.rankOrder = out, true, false
+	s.sel, s.multi, s.rankOrder, s.rankRange = out, true, false, false
 }
 
 // container abstracts lists and maps for result building.
@@ -488,7 +542,13 @@ func buildResult(c container, s *selector, rt int64, isMap bool) (any, byte) {
 		return len(s.sel) > 0, rcOK
 	case rtIndex, rtRevIndex, rtRank, rtRevRank:
 		rank := func(i int) int { return i }
-		if rt == rtRank || rt == rtRevRank {
+		if (rt == rtRank || rt == rtRevRank) && s.rankRange {
+			pos := make(map[int]int, len(s.sel))
+			for j, i := range s.sel {
+				pos[i] = s.rankStart + j
+			}
+			rank = func(i int) int { return pos[i] }
+		} else if rt == rtRank || rt == rtRevRank {
 			m, isMap := c.(*mapValue)
 			var x *valueIndex
 			if isMap {

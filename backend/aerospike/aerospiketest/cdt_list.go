@@ -457,8 +457,8 @@ func listSelect(l *listValue, code int, args []any) (*selector, byte) {
 		if !ok {
 			return nil, rcOpNotApplicable
 		}
-		if code == listGetByRank {
-			i = rankOrder(len(l.items), l.value)[i]
+		if code == listGetByRank && !l.ordered() {
+			i = heapRankRange(l.items, i, 1)[0]
 		}
 		s.sel = []int{i}
 	case listGetByValue:
@@ -481,7 +481,7 @@ func listSelect(l *listValue, code int, args []any) (*selector, byte) {
 		start, end := indexRange(idx, cnt, has, len(l.items))
 		s.multi = true
 		if code == listGetByRankRange {
-			s.sel, s.rankOrder = selectRankRange(l, start, end), true
+			l.selectRanks(s, start, end)
 		} else {
 			s.sel = selectIndexRange(len(l.items), start, end)
 		}
@@ -503,9 +503,91 @@ func listSelect(l *listValue, code int, args []any) (*selector, byte) {
 		if !ok || rc != rcOK {
 			return nil, rcParameter
 		}
-		s.sel, s.multi, s.rankOrder = selectRelRank(l, args[0], off, cnt, has), true, true
+		below := 0
+		for _, it := range l.items {
+			if compare(it, args[0]) < 0 {
+				below++
+			}
+		}
+		start, end := relRange(int64(below), off, cnt, has, len(l.items))
+		s.multi = true
+		l.selectRanks(s, start, end)
 	default:
 		return nil, rcParameter
 	}
 	return s, rcOK
+}
+
+// selectRanks selects the elements of ranks [start,end) as a real server
+// does: an ordered list by index; an unordered one through heapRankRange,
+// whose order the values are reported in.
+func (l *listValue) selectRanks(s *selector, start, end int) {
+	s.rankOrder, s.rankRange, s.rankStart = true, true, start
+	if l.ordered() {
+		s.sel = selectIndexRange(len(l.items), start, end)
+		return
+	}
+	s.sel = heapRankRange(l.items, start, end-start)
+}
+
+// heapRankRange returns the positions of the elements of ranks
+// [start,start+count) of an unordered list, found as Aerospike finds them:
+// a binary heap over all positions, a min-heap when the range is nearer the
+// low end and a max-heap otherwise, pops its top count+discard times to
+// the end of its array, where discard is the number of ranks between the
+// range and that end. The positions come in the order they are left in the
+// array, which is the order a real server reports the values in: from the
+// highest rank down for a min-heap, from the lowest up for a max-heap.
+// Among equal values, the heap decides which are selected.
+func heapRankRange(items []any, start, count int) []int {
+	n := len(items)
+	want, discard := -1, start // min-heap
+	if tail := n - start - count; start > tail {
+		want, discard = 1, tail // max-heap
+	}
+	heap := make([]int, n)
+	for i := range heap {
+		heap[i] = i
+	}
+	filled := n
+	cmp := func(a, b int) int {
+		c := compare(items[a], items[b])
+		switch {
+		case c < 0:
+			return -1
+		case c > 0:
+			return 1
+		}
+		return 0
+	}
+	heapify := func(i int) {
+		for {
+			c1, c2 := 2*i+1, 2*i+2
+			if c1 >= filled {
+				return
+			}
+			child := c1
+			if c2 < filled {
+				if c := cmp(heap[c1], heap[c2]); c != want && c != 0 {
+					child = c2
+				}
+			}
+			if cmp(heap[child], heap[i]) != want {
+				return
+			}
+			heap[i], heap[child] = heap[child], heap[i]
+			i = child
+		}
+	}
+	for i := filled/2 - 1; i >= 0; i-- {
+		heapify(i)
+	}
+	for end := n - 1; end >= n-count-discard; end-- {
+		top := heap[0]
+		filled--
+		heap[0] = heap[filled]
+		heapify(0)
+		heap[end] = top
+	}
+	return heap[filled : filled+count]
 }

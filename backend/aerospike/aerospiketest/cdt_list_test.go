@@ -1,6 +1,7 @@
 package aerospiketest_test
 
 import (
+	"fmt"
 	"testing"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
@@ -77,8 +78,10 @@ func TestListByValueRankIndex(t *testing.T) {
 		as.ListGetByValueRelativeRankRangeCountOp("l", 4, 1, 2, as.ListReturnTypeValue),
 	)
 	noErr(t, err)
+	// Rank ranges of an unordered list come in the order a real server's
+	// heap leaves them (TestListRankRangeOrder).
 	expectEqual(t, "reads", rec.Bins["l"], as.OpResults{
-		[]any{1, 3}, 2, []any{4, 2}, 1, 4, []any{1, 1, 2}, 4, []any{1, 4, 1}, []any{4, 9},
+		[]any{1, 3}, 2, []any{4, 2}, 1, 4, []any{2, 1, 1}, 4, []any{1, 4, 1}, []any{4, 9},
 		[]any{5, 1, 1, 9}, false, []any{5, 9},
 	})
 	rec, err = tg.client.Operate(nil, k,
@@ -90,6 +93,82 @@ func TestListByValueRankIndex(t *testing.T) {
 	)
 	noErr(t, err)
 	expectEqual(t, "removes", rec.Bins["l"], as.OpResults{2, 9, 5, []any{4}, []any{2}})
+}
+
+// TestListRankRangeOrder checks what a real server returns for rank
+// ranges of unordered lists: values from the highest rank of the range
+// down when the range is nearer the low end, from the lowest up otherwise,
+// and, among equal values, the elements its heap selects. Ordered lists
+// return ranks in order.
+func TestListRankRangeOrder(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	cases := []struct {
+		list []any
+		ops  []*as.Operation
+		want as.OpResults
+	}{
+		{
+			list: []any{5, 1, 4, 1, 9, 2},
+			ops: []*as.Operation{
+				as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeValue),
+				as.ListGetByRankRangeCountOp("l", 1, 4, as.ListReturnTypeValue),
+				as.ListGetByRankRangeOp("l", 0, as.ListReturnTypeValue),
+				as.ListGetByRankRangeCountOp("l", -3, 3, as.ListReturnTypeValue),
+				as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeIndex),
+				as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeRank),
+				as.ListGetByValueRelativeRankRangeCountOp("l", 4, 0, 3, as.ListReturnTypeValue),
+				as.ListGetByValueRelativeRankRangeOp("l", 2, -1, as.ListReturnTypeValue),
+				as.ListGetByValueRangeOp("l", 2, 9, as.ListReturnTypeValue),
+				as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeValue|as.ListReturnTypeInverted),
+			},
+			want: as.OpResults{[]any{2, 1, 1}, []any{5, 4, 2, 1}, []any{9, 5, 4, 2, 1, 1}, []any{4, 5, 9},
+				[]any{1, 3, 5}, []any{0, 1, 2}, []any{4, 5, 9}, []any{1, 2, 4, 5, 9}, []any{5, 4, 2}, []any{5, 4, 9}},
+		},
+		{
+			list: []any{3, 1, 2},
+			ops: []*as.Operation{
+				as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeValue),
+				as.ListGetByRankRangeCountOp("l", 1, 4, as.ListReturnTypeValue),
+			},
+			want: as.OpResults{[]any{3, 2, 1}, []any{2, 3}},
+		},
+		{
+			list: []any{10, 9, 8, 7, 6, 5, 4, 3, 2, 1},
+			ops: []*as.Operation{
+				as.ListGetByRankRangeCountOp("l", -3, 3, as.ListReturnTypeValue),
+				as.ListGetByValueRelativeRankRangeCountOp("l", 4, 0, 3, as.ListReturnTypeValue),
+				as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeIndex),
+			},
+			want: as.OpResults{[]any{8, 9, 10}, []any{6, 5, 4}, []any{7, 8, 9}},
+		},
+		{
+			// Ties: the heap takes the 2 at index 8, not the one at index 0.
+			list: []any{2, 7, 1, 8, 2, 8, 1, 8, 2, 8},
+			ops: []*as.Operation{
+				as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeIndex),
+				as.ListGetByRankRangeCountOp("l", 1, 4, as.ListReturnTypeValue),
+				as.ListRemoveByRankRangeCountOp("l", 0, 3, as.ListReturnTypeValue),
+				as.GetBinOp("l"),
+			},
+			want: as.OpResults{[]any{2, 6, 8}, []any{2, 2, 2, 1}, []any{2, 1, 1}, []any{2, 7, 8, 2, 8, 8, 8}},
+		},
+	}
+	for i, c := range cases {
+		k := tg.key(t, set, i)
+		noErr(t, tg.client.Put(nil, k, as.BinMap{"l": c.list}))
+		rec, err := tg.client.Operate(nil, k, c.ops...)
+		noErr(t, err)
+		expectEqual(t, fmt.Sprint(c.list), rec.Bins["l"], c.want)
+	}
+
+	k := tg.key(t, set, "ordered")
+	rec, err := tg.client.Operate(nil, k,
+		as.ListAppendWithPolicyOp(as.NewListPolicy(as.ListOrderOrdered, as.ListWriteFlagsDefault), "l", 5, 1, 4, 1, 9, 2),
+		as.ListGetByRankRangeCountOp("l", 0, 3, as.ListReturnTypeValue),
+		as.ListGetByValueRelativeRankRangeCountOp("l", 4, 0, 3, as.ListReturnTypeValue))
+	noErr(t, err)
+	expectEqual(t, "ordered", rec.Bins["l"], as.OpResults{6, []any{1, 1, 2}, []any{4, 5, 9}})
 }
 
 func TestListSortAndOrdered(t *testing.T) {

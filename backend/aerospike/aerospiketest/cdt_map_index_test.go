@@ -163,7 +163,7 @@ func TestMapIndexMatchesScan(t *testing.T) {
 			// Store as a write does: the size is computed before the record is
 			// published.
 			r := &record{bins: []bin{{name: "m", val: gotVal}}}
-			if got, want := r.size(), recordOverhead+1+2+len(packValue(nil, gotVal)); got != want {
+			if got, want := r.size(), len(r.appendFlat(nil)); got != want || want != flatHeaderSize+1+1+1+1+4+len(packValue(nil, gotVal)) {
 				t.Fatalf("%s: record size %d, want %d", where, got, want)
 			}
 			stored = gotVal

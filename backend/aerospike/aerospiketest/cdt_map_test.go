@@ -1,12 +1,13 @@
 package aerospiketest_test
 
 import (
-	"reflect"
+	"errors"
 	"sort"
 	"testing"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
 	"github.com/aerospike/aerospike-client-go/v8/types"
+	"github.com/google/go-cmp/cmp"
 )
 
 func opResults(t *testing.T, rec *as.Record, bin string) as.OpResults {
@@ -20,8 +21,8 @@ func opResults(t *testing.T, rec *as.Record, bin string) as.OpResults {
 
 func expectEqual(t *testing.T, what string, got, want any) {
 	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s = %#v, want %#v", what, got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", what, diff)
 	}
 }
 
@@ -374,5 +375,105 @@ func TestMapNestedContext(t *testing.T) {
 		as.MapGetByKeyOp("m", "key3", as.MapReturnType.VALUE),
 	)
 	noErr(t, err)
-	expectEqual(t, "created", rec.Bins["m"], as.OpResults{1, []as.MapPair{{Key: "x", Value: 1}}})
+	// The create flag orders the map at its level, the top-level map here,
+	// which exists; the new map at key3 is the put's, unordered.
+	expectEqual(t, "created", rec.Bins["m"], as.OpResults{1, map[any]any{"x": 1}})
+}
+
+// TestMapContextCreate checks what a context with a create flag creates on
+// a real server: the container at its own level, in the flag's order, when
+// it is missing, and an element at its key or index that the op fills in
+// (as the op's policy orders it) or, left empty, drops.
+func TestMapContextCreate(t *testing.T) {
+	tg := newTarget(t)
+	k := tg.key(t, uniqueSet(t), "c")
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"m": map[any]any{"a": map[any]any{"z": 1}}}))
+	keyOrdered := as.NewMapPolicy(as.MapOrder.KEY_ORDERED, as.MapWriteMode.UPDATE)
+	rec, err := tg.client.Operate(nil, k,
+		// The put's policy orders the new map.
+		as.MapPutOp(keyOrdered, "m", "x", 1, as.CtxMapKeyCreate(as.StringValue("k1"), as.MapOrder.UNORDERED)),
+		as.MapGetByKeyOp("m", "k1", as.MapReturnType.VALUE),
+		// The second context's flag orders the map it creates at k2.
+		as.MapPutOp(as.DefaultMapPolicy(), "m", "x", 1,
+			as.CtxMapKeyCreate(as.StringValue("k2"), as.MapOrder.UNORDERED),
+			as.CtxMapKeyCreate(as.StringValue("k3"), as.MapOrder.KEY_VALUE_ORDERED)),
+		as.MapGetByKeyOp("m", "k2", as.MapReturnType.VALUE),
+		// An existing map keeps its order.
+		as.MapPutOp(as.DefaultMapPolicy(), "m", "x", 1, as.CtxMapKeyCreate(as.StringValue("a"), as.MapOrder.KEY_ORDERED)),
+		// An element the op leaves empty is not kept.
+		as.MapRemoveByKeyOp("m", "x", as.MapReturnType.VALUE, as.CtxMapKeyCreate(as.StringValue("k4"), as.MapOrder.KEY_ORDERED)),
+		// Lists: padded, or at the end of an ordered list.
+		as.ListAppendWithPolicyContextOp(as.DefaultListPolicy(), "m",
+			[]*as.CDTContext{as.CtxMapKeyCreate(as.StringValue("k5"), as.MapOrder.KEY_ORDERED), as.CtxListIndexCreate(2, as.ListOrderUnordered, true)}, 5),
+		as.ListAppendWithPolicyContextOp(as.DefaultListPolicy(), "m",
+			[]*as.CDTContext{as.CtxMapKeyCreate(as.StringValue("k6"), as.MapOrder.KEY_ORDERED), as.CtxListIndexCreate(2, as.ListOrderOrdered, true)}, 5),
+		as.GetBinOp("m"),
+	)
+	noErr(t, err)
+	expectEqual(t, "created", rec.Bins["m"], as.OpResults{
+		1, []as.MapPair{{Key: "x", Value: 1}},
+		1, []as.MapPair{{Key: "k3", Value: map[any]any{"x": 1}}},
+		2,
+		nil,
+		1, 1,
+		map[any]any{
+			"a":  map[any]any{"x": 1, "z": 1},
+			"k1": []as.MapPair{{Key: "x", Value: 1}},
+			"k2": []as.MapPair{{Key: "k3", Value: map[any]any{"x": 1}}},
+			"k5": []any{nil, nil, []any{5}},
+			"k6": []any{[]any{5}},
+		},
+	})
+	// A read does not create.
+	_, err = tg.client.Operate(nil, k, as.MapSizeOp("m", as.CtxMapKeyCreate(as.StringValue("k7"), as.MapOrder.KEY_ORDERED)))
+	wantCode(t, err, types.OP_NOT_APPLICABLE)
+	// A missing bin is created in the first context's order.
+	rec, err = tg.client.Operate(nil, k,
+		as.MapPutOp(as.DefaultMapPolicy(), "n", "x", 1, as.CtxMapKeyCreate(as.StringValue("k"), as.MapOrder.KEY_ORDERED)),
+		as.GetBinOp("n"))
+	noErr(t, err)
+	expectEqual(t, "new bin", rec.Bins["n"], as.OpResults{1, []as.MapPair{{Key: "k", Value: map[any]any{"x": 1}}}})
+}
+
+// TestContextNotApplicable checks that, as on a real server, a context that
+// leads to no element fails with OP_NOT_APPLICABLE, whatever is missing,
+// and that a read through a context of a missing bin reads nothing.
+func TestContextNotApplicable(t *testing.T) {
+	tg := newTarget(t)
+	k := tg.key(t, uniqueSet(t), "c")
+	noErr(t, tg.client.Put(nil, k, as.BinMap{
+		"m": map[any]any{"a": map[any]any{"x": 1}, "b": []any{1, 2}},
+		"l": []any{[]any{1}, map[any]any{"z": 1}},
+	}))
+	cases := map[string]*as.Operation{
+		"read, missing map key":        as.MapGetByKeyOp("m", "x", as.MapReturnType.VALUE, as.CtxMapKey(as.StringValue("nope"))),
+		"exists, missing map key":      as.MapGetByKeyOp("m", "x", as.MapReturnType.EXISTS, as.CtxMapKey(as.StringValue("nope"))),
+		"size, missing map key":        as.MapSizeOp("m", as.CtxMapKey(as.StringValue("nope"))),
+		"modify, missing map key":      as.MapPutOp(as.DefaultMapPolicy(), "m", "x", 1, as.CtxMapKey(as.StringValue("nope"))),
+		"second level, missing key":    as.MapSizeOp("m", as.CtxMapKey(as.StringValue("a")), as.CtxMapKey(as.StringValue("q"))),
+		"missing map value":            as.MapSizeOp("m", as.CtxMapValue(as.IntegerValue(99))),
+		"map index out of range":       as.MapSizeOp("m", as.CtxMapIndex(5)),
+		"map rank out of range":        as.MapSizeOp("m", as.CtxMapRank(5)),
+		"list index out of range":      as.ListSizeOp("l", as.CtxListIndex(5)),
+		"missing list value":           as.ListSizeOp("l", as.CtxListValue(as.IntegerValue(99))),
+		"list rank out of range":       as.ListSizeOp("l", as.CtxListRank(5)),
+		"map context on a list":        as.MapSizeOp("m", as.CtxMapKey(as.StringValue("b")), as.CtxMapKey(as.StringValue("q"))),
+		"list context on a map":        as.ListSizeOp("m", as.CtxListIndex(0)),
+		"map context on a scalar":      as.MapSizeOp("m", as.CtxMapKey(as.StringValue("a")), as.CtxMapKey(as.StringValue("x")), as.CtxMapKey(as.StringValue("q"))),
+		"modify through a missing bin": as.MapPutOp(as.DefaultMapPolicy(), "nobin", "x", 1, as.CtxMapKey(as.StringValue("a"))),
+	}
+	for name, o := range cases {
+		_, err := tg.client.Operate(nil, k, o)
+		if err == nil {
+			t.Errorf("%s: no error, want OP_NOT_APPLICABLE", name)
+			continue
+		}
+		var ae *as.AerospikeError
+		if !errors.As(err, &ae) || ae.ResultCode != types.OP_NOT_APPLICABLE {
+			t.Errorf("%s: %v, want OP_NOT_APPLICABLE", name, err)
+		}
+	}
+	rec, err := tg.client.Operate(nil, k, as.MapSizeOp("nobin", as.CtxMapKey(as.StringValue("a"))))
+	noErr(t, err)
+	expectEqual(t, "read through a missing bin", rec.Bins, as.BinMap{"nobin": nil})
 }

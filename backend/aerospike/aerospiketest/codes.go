@@ -21,6 +21,7 @@ const (
 	rcForbidden        = 22
 	rcElementNotFound  = 23
 	rcElementExists    = 24
+	rcEnterpriseOnly   = 25
 	rcOpNotApplicable  = 26
 	rcFilteredOut      = 27
 	rcIndexFound       = 200

@@ -61,13 +61,7 @@ func (s *Server) handleMessage(cs *connState, body []byte) bool {
 		case FaultDelay:
 			delay = f.Delay
 		case FaultFail:
-			cw := &cs.cw
-			cw.w, cw.err = cw.conn, nil
-			w := cw.builder()
-			w.begin(info3Last, byte(f.Code), 0, 0, 0, 0, 0)
-			ok := cw.send(&w)
-			cw.release(&w)
-			return ok
+			return cs.cw.fail(byte(f.Code))
 		}
 	}
 	if kind != ReadCommand && kind != WriteCommand && delay > 0 {

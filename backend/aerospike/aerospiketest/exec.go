@@ -2,6 +2,7 @@ package aerospiketest
 
 import (
 	"bytes"
+	"sync"
 	"time"
 )
 
@@ -202,6 +203,14 @@ func (s *Server) writeRecord(k reqKey, m *message, ops []op, filter *expNode, r 
 	if r != nil {
 		curGen = r.gen
 	}
+	durable := m.info2&info2DurableDelete != 0
+	if durable && (m.info2&info2Delete != 0 || hasDelete(ops)) {
+		// Durable deletes are an Enterprise feature.
+		return result{rc: rcEnterpriseOnly}, nil, false
+	}
+	if k.ns.ttlDisallowed(m.ttl) {
+		return result{rc: rcForbidden}, nil, false
+	}
 	switch {
 	case m.info2&info2CreateOnly != 0 && r != nil:
 		return result{rc: rcKeyExists}, nil, false
@@ -223,8 +232,16 @@ func (s *Server) writeRecord(k reqKey, m *message, ops []op, filter *expNode, r 
 		}
 		return result{}, nil, true
 	}
+	if r == nil {
+		// Creating a record takes its set name into the namespace's set
+		// names, even if the write then fails, as on a real server.
+		if len(k.set) > maxSetName || !k.ns.useSet(k.set) {
+			return result{rc: rcParameter}, nil, false
+		}
+	}
 
-	nr := &record{set: k.set, key: k.key, lut: now.UnixNano()}
+	// Update times have millisecond resolution, as on a real server.
+	nr := &record{set: k.set, key: k.key, lut: now.UnixMilli() * int64(time.Millisecond)}
 	replace := m.info3&(info3CreateOrReplace|info3ReplaceOnly) != 0
 	if r != nil && !replace {
 		nr.bins = append(make([]bin, 0, len(r.bins)+len(ops)), r.bins...)
@@ -324,6 +341,9 @@ func (s *Server) writeRecord(k reqKey, m *message, ops []op, filter *expNode, r 
 		if !existed {
 			return result{rc: rcKeyNotFound}, nil, false
 		}
+		if durable {
+			return result{rc: rcEnterpriseOnly}, nil, false
+		}
 		return res, nil, true
 	}
 	nr.gen = 1
@@ -347,11 +367,52 @@ func (s *Server) writeRecord(k reqKey, m *message, ops []op, filter *expNode, r 
 		}
 		nr.voidTime = nowVoid + ttl
 	}
-	if nr.size() > k.ns.cfg.MaxRecordSize {
+	// The record is written whole, as a real server writes it, and its
+	// storage image is what max-record-size limits.
+	nr.size() // fills in the bins' sizes, which readers then use
+	if writeImage(nr) > int(k.ns.maxRecordSize.Load()) {
 		return result{rc: rcRecordTooBig}, nil, false
 	}
 	res.gen, res.voidTime = nr.gen, nr.voidTime
 	return res, nr, false
+}
+
+// hasDelete reports whether ops delete the record.
+func hasDelete(ops []op) bool {
+	for i := range ops {
+		if ops[i].typ == opDelete {
+			return true
+		}
+	}
+	return false
+}
+
+// ttlDisallowed reports whether a write with TTL ttl is refused because the
+// namespace removes no expired records (nsup-period 0) and does not allow
+// TTLs without it: a TTL in seconds, or the namespace default when that is
+// not zero. "Never expire" and "do not change" are always allowed.
+func (n *namespace) ttlDisallowed(ttl uint32) bool {
+	expires := (int32(ttl) > 0) || (ttl == 0 && n.cfg.DefaultTTL > 0)
+	return expires && n.nsupPeriod.Load() == 0 && !n.allowTTL.Load()
+}
+
+// imagePool holds the buffers writes build storage images in.
+var imagePool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledImage is the largest image buffer kept for another write.
+const maxPooledImage = MaxMaxRecordSize + 1<<16
+
+// writeImage builds r's storage image, as a real server does for every
+// write, and returns its length.
+func writeImage(r *record) int {
+	buf := imagePool.Get().(*[]byte)
+	b := r.appendFlat((*buf)[:0])
+	n := len(b)
+	if cap(b) <= maxPooledImage {
+		*buf = b
+		imagePool.Put(buf)
+	}
+	return n
 }
 
 func defaultVoid(ns *namespace, nowVoid uint32) uint32 {

@@ -266,7 +266,6 @@ func TestMalformedFrames(t *testing.T) {
 		{2, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},                    // huge length
 		frameProto(protoMsg, []byte{22, 0, 0}),                        // short header
 		frameProto(protoMsg, append(seedMessages()[0][:22:22], 1, 2)), // trailing bytes
-		frameProto(protoCompressed, []byte{0, 0, 0, 0, 0, 0, 0, 30, 1, 2, 3}),
 		frameProto(protoAdmin, []byte{0}),
 	}
 	for i, b := range bad {
@@ -291,10 +290,19 @@ func TestMalformedFrames(t *testing.T) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write(frameProto(protoInfo, []byte("build\n"))); err != nil {
+	// A compressed request, well formed or not, is answered ENTERPRISE_ONLY
+	// on a connection that stays open.
+	if _, err := c.Write(frameProto(protoCompressed, []byte{0, 0, 0, 0, 0, 0, 0, 30, 1, 2, 3})); err != nil {
 		t.Fatal(err)
 	}
 	fr, err := readFrame(c, 1<<20)
+	if err != nil || fr.typ != protoMsg || len(fr.body) < msgHeaderSize || fr.body[5] != rcEnterpriseOnly {
+		t.Fatalf("compressed request answered %v %v, want ENTERPRISE_ONLY", fr, err)
+	}
+	if _, err := c.Write(frameProto(protoInfo, []byte("build\n"))); err != nil {
+		t.Fatal(err)
+	}
+	fr, err = readFrame(c, 1<<20)
 	if err != nil || string(fr.body) != "build\t"+DefaultBuild+"\n" {
 		t.Fatalf("info after bad frames: %q %v", fr.body, err)
 	}

@@ -16,6 +16,12 @@ import (
 	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
 )
 
+// testNodeNamespace is the namespace of the real test node
+// (../shared/aerospike/start), which the in-repo target mirrors unless a
+// test configures it otherwise: records may expire (nsup-period 1), and
+// other settings keep their defaults.
+var testNodeNamespace = aerospiketest.NamespaceConfig{Name: "test", NsupPeriod: time.Second, AllowTTLWithoutNsup: true}
+
 // target is what a differential test runs against: the in-repo server, or
 // a real Aerospike server when AEROSPIKE_HOST is set.
 type target struct {
@@ -46,6 +52,9 @@ func newTarget(t testing.TB, opts ...aerospiketest.Option) *target {
 	host := os.Getenv("AEROSPIKE_HOST")
 	port := 3000
 	if host == "" {
+		if len(opts) == 0 {
+			opts = []aerospiketest.Option{aerospiketest.WithNamespace(testNodeNamespace)}
+		}
 		srv, err := aerospiketest.NewServer(opts...)
 		if err != nil {
 			t.Fatalf("NewServer: %v", err)
@@ -124,4 +133,54 @@ func noErr(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// info returns the answer of a target to one info command.
+func (tg *target) info(t testing.TB, cmd string) string {
+	t.Helper()
+	out, err := tg.client.GetNodes()[0].RequestInfo(as.NewInfoPolicy(), cmd)
+	if err != nil {
+		t.Fatalf("info %s: %v", cmd, err)
+	}
+	return out[cmd]
+}
+
+// infoField returns the value of name in a "k=v;k=v" info answer, and
+// whether it is there.
+func infoField(answer, name string) (string, bool) {
+	for _, kv := range strings.Split(answer, ";") {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// nodeConfig returns the value of a namespace setting in the real test
+// node's configuration file ($AEROSPIKE_DIR/aerospike.conf), or def when
+// the file does not set it. It skips the test when the file is not known.
+func nodeConfig(t *testing.T, tg *target, setting, def string) string {
+	t.Helper()
+	dir := os.Getenv("AEROSPIKE_DIR")
+	if dir == "" {
+		t.Skip("declared missing capability: the real server's configuration is not known (set AEROSPIKE_DIR)")
+	}
+	b, err := os.ReadFile(dir + "/aerospike.conf")
+	if err != nil {
+		t.Skipf("declared missing capability: the real server's configuration is not readable: %v", err)
+	}
+	_, block, ok := strings.Cut(string(b), "namespace "+tg.ns+" {")
+	if !ok {
+		t.Fatalf("namespace %s not in %s/aerospike.conf", tg.ns, dir)
+	}
+	for _, line := range strings.Split(block, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == setting {
+			return f[1]
+		}
+		if len(f) > 0 && f[0] == "}" {
+			break
+		}
+	}
+	return def
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // replicasValue answers "replicas": every namespace owns all 4096
@@ -85,7 +86,9 @@ func (s *Server) infoValue(cmd string) string {
 	case "statistics":
 		return fmt.Sprintf("cluster_size=1;objects=%d;client_connections=%d", s.totalObjects(), s.openConns())
 	case "sets":
-		return ""
+		return s.infoSets("")
+	case "set-config":
+		return s.infoSetConfig(params)
 	case "sindex-create":
 		return s.infoSindexCreate(params)
 	case "sindex-delete":
@@ -105,8 +108,11 @@ func (s *Server) infoValue(cmd string) string {
 		if !ok {
 			return "type=unknown"
 		}
-		return fmt.Sprintf("objects=%d;replication-factor=1;default-ttl=%d;max-record-size=%d;storage-engine=memory;strong-consistency=false;nsup-period=120",
-			n.count(s.nowVoid()), int64(n.cfg.DefaultTTL.Seconds()), n.cfg.MaxRecordSize)
+		return fmt.Sprintf("ns_cluster_size=1;effective_replication_factor=1;objects=%d;allow-ttl-without-nsup=%t;default-ttl=%d;max-record-size=%d;nsup-period=%d;replication-factor=1;strong-consistency=false;storage-engine=memory",
+			n.count(s.nowVoid()), n.allowTTL.Load(), int64(n.cfg.DefaultTTL/time.Second), n.maxRecordSize.Load(), n.nsupPeriod.Load())
+	}
+	if rest, ok := strings.CutPrefix(cmd, "sets/"); ok {
+		return s.infoSets(rest)
 	}
 	if rest, ok := strings.CutPrefix(cmd, "sindex/"); ok {
 		ns, idx, _ := strings.Cut(rest, "/")
@@ -201,7 +207,20 @@ func (s *Server) infoSindexCreate(params string) string {
 	default:
 		return "FAIL:4:bad index collection type"
 	}
-	return ns.createIndex(idx)
+	switch ns.createIndex(idx) {
+	case indexDifferent:
+		if s.newInfoSyntax() {
+			return "ERROR:200:'indexname' already exists with different definition"
+		}
+		return "FAIL:200:index with the same name already exists"
+	}
+	return "ok"
+}
+
+// newInfoSyntax reports whether the server answers as Aerospike 8.1 and
+// later do.
+func (s *Server) newInfoSyntax() bool {
+	return s.cfg.build >= "8.1"
 }
 
 func (s *Server) infoSindexDelete(params string) string {
@@ -210,10 +229,10 @@ func (s *Server) infoSindexDelete(params string) string {
 	if !ok {
 		return "FAIL:20:namespace not found"
 	}
-	if !ns.dropIndex(p["indexname"]) {
+	if !ns.dropIndex(p["indexname"]) && !s.newInfoSyntax() {
 		return "FAIL:201:index does not exist"
 	}
-	return "OK"
+	return "ok"
 }
 
 func (s *Server) infoSindexExists(params string) string {
@@ -269,26 +288,99 @@ func (s *Server) infoSindexList(params string) string {
 
 func (s *Server) infoTruncate(name, params string) string {
 	p := parseInfoParams(params)
-	ns, ok := s.namespaces[p["namespace"]]
-	if !ok {
-		return "ERROR:4:namespace not found"
-	}
 	set := p["set"]
 	if name == "truncate" && set == "" {
-		return "ERROR:4:missing set"
+		return "ERROR:4:missing 'set'"
 	}
-	now := s.Now().UnixNano()
+	ns, ok := s.namespaces[p["namespace"]]
+	if !ok {
+		// A real server answers ok for a namespace it does not have.
+		return "ok"
+	}
+	// Truncation times have millisecond resolution: records updated
+	// before the cutoff's millisecond go.
+	now := s.Now().UnixMilli()
 	cutoff := now
 	if lut := p["lut"]; lut != "" {
 		v, err := strconv.ParseInt(lut, 10, 64)
 		if err != nil || v <= 0 {
-			return "ERROR:4:bad lut"
+			return "ERROR:4:would truncate to 0"
 		}
-		if v > now {
-			return "ERROR:4:would truncate to the future"
+		if v/int64(time.Millisecond) > now {
+			return "ERROR:4:would truncate in the future"
 		}
-		cutoff = v
+		cutoff = v / int64(time.Millisecond)
 	}
-	ns.truncate(set, name == "truncate", cutoff)
+	ns.truncate(set, name == "truncate", cutoff*int64(time.Millisecond))
+	return "ok"
+}
+
+// infoSets answers "sets", "sets/<ns>" and "sets/<ns>/<set>": for every
+// set name a namespace holds, its live record count.
+func (s *Server) infoSets(arg string) string {
+	nsName, set, one := strings.Cut(arg, "/")
+	if nsName != "" {
+		if _, ok := s.namespaces[nsName]; !ok {
+			return "ns_type=unknown"
+		}
+	}
+	var out strings.Builder
+	now := s.nowVoid()
+	for _, name := range s.nsOrder {
+		if nsName != "" && name != nsName {
+			continue
+		}
+		ns := s.namespaces[name]
+		if one {
+			if !ns.hasSet(set) {
+				return ""
+			}
+			return fmt.Sprintf("objects=%d:tombstones=0:truncating=false;", ns.setObjects(now)[set])
+		}
+		objects := ns.setObjects(now)
+		for _, set := range ns.sets() {
+			fmt.Fprintf(&out, "ns=%s:set=%s:objects=%d:tombstones=0:truncating=false;", name, set, objects[set])
+		}
+	}
+	return out.String()
+}
+
+// infoSetConfig answers "set-config" for the namespace settings this server
+// changes at run time: max-record-size, nsup-period and
+// allow-ttl-without-nsup.
+func (s *Server) infoSetConfig(params string) string {
+	p := parseInfoParams(params)
+	if p["context"] != "namespace" {
+		return "ERROR::unsupported context"
+	}
+	ns, ok := s.namespaces[p["id"]]
+	if !ok {
+		return "ERROR::namespace not found"
+	}
+	if len(p) != 3 {
+		return "ERROR::expected one parameter"
+	}
+	switch {
+	case p["max-record-size"] != "":
+		v, err := strconv.ParseInt(p["max-record-size"], 10, 64)
+		if err != nil || v <= 0 || v > MaxMaxRecordSize {
+			return "ERROR::bad max-record-size"
+		}
+		ns.maxRecordSize.Store(v)
+	case p["nsup-period"] != "":
+		v, err := strconv.ParseInt(p["nsup-period"], 10, 32)
+		if err != nil || v < 0 {
+			return "ERROR::bad nsup-period"
+		}
+		ns.nsupPeriod.Store(v)
+	case p["allow-ttl-without-nsup"] != "":
+		v, err := strconv.ParseBool(p["allow-ttl-without-nsup"])
+		if err != nil {
+			return "ERROR::bad allow-ttl-without-nsup"
+		}
+		ns.allowTTL.Store(v)
+	default:
+		return "ERROR::unsupported parameter"
+	}
 	return "ok"
 }

@@ -358,7 +358,7 @@ func ctxRead(v any, ctx []any) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		next, rc := ctxStep(slot, int(id), ctx[i+1], false, false)
+		next, _, rc := ctxStep(slot, int(id), ctx[i+1], false)
 		if rc != rcOK {
 			return nil, false
 		}

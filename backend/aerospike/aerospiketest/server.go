@@ -16,12 +16,15 @@ import (
 // DefaultNamespace is the namespace served when no namespace is configured.
 const DefaultNamespace = "test"
 
-// DefaultMaxRecordSize is the default maximum record size, 8 MiB, as in
-// Aerospike 7.1 and later.
-const DefaultMaxRecordSize = 8 << 20
+// DefaultMaxRecordSize is the default maximum record size, 1 MiB, as
+// Aerospike's default max-record-size.
+const DefaultMaxRecordSize = 1 << 20
+
+// MaxMaxRecordSize is the largest max-record-size Aerospike accepts, 8 MiB.
+const MaxMaxRecordSize = 8 << 20
 
 // DefaultBuild is the server version reported to clients.
-const DefaultBuild = "8.1.0.0"
+const DefaultBuild = "8.1.2.0"
 
 // DefaultPendingLimit is the default number of transactions that may be
 // pending on one key before further ones fail with KEY_BUSY, matching
@@ -38,9 +41,20 @@ type NamespaceConfig struct {
 	// DefaultTTL is applied to writes that send TTL 0. Zero means records
 	// never expire. Defaults to 0.
 	DefaultTTL time.Duration
-	// MaxRecordSize is the largest record accepted; larger writes fail with
-	// RECORD_TOO_BIG (13). Defaults to DefaultMaxRecordSize.
+	// MaxRecordSize is the namespace's max-record-size: the largest record
+	// accepted, measured as a real server measures it (see the package
+	// doc); larger writes fail with RECORD_TOO_BIG (13). At most
+	// MaxMaxRecordSize. Defaults to DefaultMaxRecordSize.
 	MaxRecordSize int
+	// NsupPeriod is the namespace's nsup-period, in whole seconds: how
+	// often a real server's namespace supervisor removes expired records
+	// (this server expires records as they are read). Zero, the
+	// default as on a real server, disables it: writes with a TTL are then
+	// refused with FORBIDDEN (22) unless AllowTTLWithoutNsup is set.
+	NsupPeriod time.Duration
+	// AllowTTLWithoutNsup is the namespace's allow-ttl-without-nsup: accept
+	// writes with a TTL although NsupPeriod is zero. Defaults to false.
+	AllowTTLWithoutNsup bool
 }
 
 // Option configures a Server.
@@ -72,8 +86,18 @@ func WithNamespace(ns NamespaceConfig) Option {
 				return fmt.Errorf("aerospiketest: namespace %q configured twice", ns.Name)
 			}
 		}
-		if ns.MaxRecordSize < 0 || ns.DefaultTTL < 0 {
+		if ns.MaxRecordSize < 0 || ns.DefaultTTL < 0 || ns.NsupPeriod < 0 {
 			return fmt.Errorf("aerospiketest: namespace %q: negative limit", ns.Name)
+		}
+		if ns.MaxRecordSize > MaxMaxRecordSize {
+			return fmt.Errorf("aerospiketest: namespace %q: max record size %d over %d", ns.Name, ns.MaxRecordSize, MaxMaxRecordSize)
+		}
+		if ns.NsupPeriod%time.Second != 0 || ns.DefaultTTL%time.Second != 0 {
+			return fmt.Errorf("aerospiketest: namespace %q: nsup period and default TTL must be whole seconds", ns.Name)
+		}
+		if ns.DefaultTTL > 0 && ns.NsupPeriod == 0 && !ns.AllowTTLWithoutNsup {
+			// A real server refuses to start with this configuration.
+			return fmt.Errorf("aerospiketest: namespace %q: a default TTL needs a nonzero nsup period or AllowTTLWithoutNsup", ns.Name)
 		}
 		if ns.MaxRecordSize == 0 {
 			ns.MaxRecordSize = DefaultMaxRecordSize
@@ -376,6 +400,13 @@ func (s *Server) serveConn(c net.Conn) {
 			if !s.handleMessage(cs, f.body) {
 				return
 			}
+		case protoCompressed:
+			// Request compression is an Enterprise feature: the request is
+			// answered with ENTERPRISE_ONLY and not executed.
+			s.stCommands.Add(1)
+			if !cs.cw.fail(rcEnterpriseOnly) {
+				return
+			}
 		default:
 			// Admin (security) and unknown proto types are not served.
 			return
@@ -420,6 +451,17 @@ func (cw *connWriter) send(w *respBuilder) bool {
 	binary.BigEndian.PutUint64(w.buf, uint64(n)|uint64(protoVersion)<<56|uint64(protoMsg)<<48)
 	ok := cw.write(w.buf)
 	w.reset()
+	return ok
+}
+
+// fail answers the current request with code alone, in one message that
+// ends single-record and multi-record responses alike.
+func (cw *connWriter) fail(code byte) bool {
+	cw.w, cw.err = cw.conn, nil
+	w := cw.builder()
+	w.begin(info3Last, code, 0, 0, 0, 0, 0)
+	ok := cw.send(&w)
+	cw.release(&w)
 	return ok
 }
 

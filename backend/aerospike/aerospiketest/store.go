@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 const partitionCount = 4096
@@ -23,10 +25,29 @@ type partition struct {
 	recs map[digest]*record
 }
 
+// Set name limits of a namespace, as in Aerospike.
+const (
+	// maxSetName is the longest set name, in bytes.
+	maxSetName = 63
+	// maxSets is how many set names a namespace holds until the server
+	// restarts: names are never released, even when their records are gone.
+	maxSets = 4095
+)
+
 // namespace is one namespace's store.
 type namespace struct {
 	cfg   NamespaceConfig
 	parts [partitionCount]partition
+
+	// Settings that set-config changes at run time; cfg holds their
+	// initial values.
+	maxRecordSize atomic.Int64
+	nsupPeriod    atomic.Int64 // seconds
+	allowTTL      atomic.Bool
+
+	setMu    sync.RWMutex
+	setIndex map[string]struct{}
+	setNames []string // in order of first use
 
 	pendMu  sync.Mutex
 	pending map[digest]int
@@ -36,7 +57,10 @@ type namespace struct {
 }
 
 func newNamespace(cfg NamespaceConfig) *namespace {
-	n := &namespace{cfg: cfg, pending: map[digest]int{}, sindexes: map[string]*sindex{}}
+	n := &namespace{cfg: cfg, pending: map[digest]int{}, sindexes: map[string]*sindex{}, setIndex: map[string]struct{}{}}
+	n.maxRecordSize.Store(int64(cfg.MaxRecordSize))
+	n.nsupPeriod.Store(int64(cfg.NsupPeriod / time.Second))
+	n.allowTTL.Store(cfg.AllowTTLWithoutNsup)
 	for i := range n.parts {
 		n.parts[i].recs = map[digest]*record{}
 	}
@@ -104,14 +128,73 @@ func (n *namespace) count(now uint32) int {
 	return c
 }
 
+// useSet registers set as a set name of the namespace, if it is not one
+// already. It reports false when the namespace holds maxSets names and set
+// is not among them. The empty name (no set) is always usable.
+func (n *namespace) useSet(set string) bool {
+	if set == "" {
+		return true
+	}
+	n.setMu.RLock()
+	_, ok := n.setIndex[set]
+	n.setMu.RUnlock()
+	if ok {
+		return true
+	}
+	n.setMu.Lock()
+	defer n.setMu.Unlock()
+	if _, ok := n.setIndex[set]; ok {
+		return true
+	}
+	if len(n.setNames) >= maxSets {
+		return false
+	}
+	n.setIndex[set] = struct{}{}
+	n.setNames = append(n.setNames, set)
+	return true
+}
+
+// sets returns the set names of the namespace in order of first use.
+func (n *namespace) sets() []string {
+	n.setMu.RLock()
+	defer n.setMu.RUnlock()
+	return append([]string(nil), n.setNames...)
+}
+
+// hasSet reports whether set is a set name of the namespace.
+func (n *namespace) hasSet(set string) bool {
+	n.setMu.RLock()
+	defer n.setMu.RUnlock()
+	_, ok := n.setIndex[set]
+	return ok
+}
+
+// setObjects returns the number of live records of each set.
+func (n *namespace) setObjects(now uint32) map[string]int {
+	out := map[string]int{}
+	for i := range n.parts {
+		p := &n.parts[i]
+		p.mu.RLock()
+		for _, r := range p.recs {
+			if !r.expired(now) {
+				out[r.set]++
+			}
+		}
+		p.mu.RUnlock()
+	}
+	return out
+}
+
 // truncate deletes the records of set (all sets unless useSet) last
-// updated before cutoff (Unix nanoseconds, inclusive).
+// updated strictly before cutoff, a time in whole milliseconds (Unix
+// nanoseconds): record update times have millisecond resolution, and a
+// record updated in the cutoff's millisecond survives.
 func (n *namespace) truncate(set string, useSet bool, cutoff int64) {
 	for i := range n.parts {
 		p := &n.parts[i]
 		p.mu.Lock()
 		for d, r := range p.recs {
-			if (!useSet || r.set == set) && r.lut <= cutoff {
+			if (!useSet || r.set == set) && r.lut < cutoff {
 				delete(p.recs, d)
 			}
 		}
@@ -156,20 +239,41 @@ type sindex struct {
 	exp                []byte
 }
 
-func (n *namespace) createIndex(idx *sindex) string {
+// Outcomes of createIndex.
+const (
+	indexCreated   = iota // a new index
+	indexExists           // the same name and definition: nothing to do
+	indexRenamed          // the definition existed under another name
+	indexDifferent        // the name exists with another definition
+)
+
+// sameDefinition reports whether a and b index the same values.
+func (a *sindex) sameDefinition(b *sindex) bool {
+	return a.set == b.set && a.bin == b.bin && a.typ == b.typ && a.coll == b.coll &&
+		bytes.Equal(a.ctx, b.ctx) && bytes.Equal(a.exp, b.exp)
+}
+
+// createIndex adds idx as a real server does: creating an index that exists
+// with the same definition is not an error, and creating one whose
+// definition exists under another name renames that index.
+func (n *namespace) createIndex(idx *sindex) int {
 	n.idxMu.Lock()
 	defer n.idxMu.Unlock()
-	if _, ok := n.sindexes[idx.name]; ok {
-		return "FAIL:200:index with the same name already exists"
+	if o, ok := n.sindexes[idx.name]; ok {
+		if o.sameDefinition(idx) {
+			return indexExists
+		}
+		return indexDifferent
 	}
-	for _, o := range n.sindexes {
-		if o.set == idx.set && o.bin == idx.bin && o.typ == idx.typ && o.coll == idx.coll &&
-			bytes.Equal(o.ctx, idx.ctx) && bytes.Equal(o.exp, idx.exp) {
-			return "FAIL:200:index with the same definition already exists"
+	for name, o := range n.sindexes {
+		if o.sameDefinition(idx) {
+			delete(n.sindexes, name)
+			n.sindexes[idx.name] = idx
+			return indexRenamed
 		}
 	}
 	n.sindexes[idx.name] = idx
-	return "OK"
+	return indexCreated
 }
 
 func (n *namespace) dropIndex(name string) bool {

@@ -220,27 +220,87 @@ func appendParticle(b []byte, v any) ([]byte, byte) {
 // encoding once sent, for the next read of the unchanged map.
 const minCachedEncoding = 64
 
-// particleSize is the stored size of a bin value, used for record sizes.
+// particleSize is the size of a bin value in a record's storage image
+// (see appendFlat).
 func particleSize(v any) int {
 	switch x := v.(type) {
 	case nil:
 		return 0
 	case bool:
 		return 1
-	case int64, float64:
+	case int64:
+		return 1 + flatIntSize(x)
+	case float64:
 		return 8
 	case string:
-		return len(x)
+		return 4 + len(x)
 	case []byte:
-		return len(x)
+		return 4 + len(x)
 	case geoJSON:
-		return len(x) + 3
+		return 4 + 3 + len(x)
 	case hllValue:
-		return len(x)
+		return 4 + len(x)
 	case *listValue, *mapValue:
-		return packedSize(x)
+		return 4 + packedSize(x)
 	}
 	return 0
+}
+
+// flatIntSize is the number of bytes an integer takes in a storage image:
+// the fewest of 1, 2, 4 or 8 that hold it unsigned; 8 when negative.
+func flatIntSize(x int64) int {
+	switch {
+	case x < 0 || x > 0xffffffff:
+		return 8
+	case x > 0xffff:
+		return 4
+	case x > 0xff:
+		return 2
+	}
+	return 1
+}
+
+// appendFlatParticle appends v as it is kept in a storage image.
+func appendFlatParticle(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	case int64:
+		n := flatIntSize(x)
+		b = append(b, byte(n))
+		for i := n - 1; i >= 0; i-- {
+			b = append(b, byte(uint64(x)>>(8*i)))
+		}
+		return b
+	case float64:
+		return binary.BigEndian.AppendUint64(b, math.Float64bits(x))
+	case string:
+		b = binary.BigEndian.AppendUint32(b, uint32(len(x)))
+		return append(b, x...)
+	case []byte:
+		b = binary.BigEndian.AppendUint32(b, uint32(len(x)))
+		return append(b, x...)
+	case hllValue:
+		b = binary.BigEndian.AppendUint32(b, uint32(len(x)))
+		return append(b, x...)
+	case geoJSON:
+		b = binary.BigEndian.AppendUint32(b, uint32(3+len(x)))
+		return append(append(b, 0, 0, 0), x...)
+	case *listValue, *mapValue:
+		at := len(b)
+		b = append(b, 0, 0, 0, 0)
+		if m, ok := x.(*mapValue); ok && len(m.entries) >= minCachedEncoding {
+			b = append(b, m.encoded()...)
+		} else {
+			b = packValue(b, x)
+		}
+		binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+		return b
+	}
+	return b
 }
 
 // shallowCopy copies the top level of a container so that it can be
@@ -283,8 +343,8 @@ type bin struct {
 	name string
 	val  any
 	// psize is the particle size plus one, 0 until computed. Every bin of
-	// a stored record has it computed (writeRecord checks the record size
-	// before storing it), so readers never write it.
+	// a stored record has it computed (writeRecord writes the record's
+	// storage image before storing it), so readers never write it.
 	psize int
 }
 
@@ -293,7 +353,7 @@ type record struct {
 	bins     []bin
 	gen      uint16
 	voidTime uint32 // seconds since 2010-01-01, 0 = never expires
-	lut      int64  // last update, Unix nanoseconds
+	lut      int64  // last update, Unix nanoseconds, whole milliseconds
 	set      string
 	key      []byte // particle type followed by the user key, nil if not stored
 }
@@ -307,20 +367,71 @@ func (r *record) bin(name string) (any, bool) {
 	return nil, false
 }
 
-// Record size model: a fixed 16-byte header (generation, void time, last
-// update time, bin count), the set name and stored key, and per bin its name,
-// a 2-byte type/length header and the particle size. It tracks the real
-// storage format closely enough for write-block limits and size expressions.
-const recordOverhead = 16
+// Storage image: what a real server writes for every write of a record,
+// whole, and whose length max-record-size limits. Its layout, measured
+// against Aerospike 8.1 at the max-record-size boundary: a fixed header
+// (flatHeaderSize bytes: digest, generation, times and flags), the bin
+// count (uvarint), the set name (length byte and name) if any, the stored
+// key (uvarint length, particle type, value) if any, the void time (4
+// bytes) if the record expires, then per bin its name (length byte and
+// name), its particle type and its particle: an integer as a size byte and
+// 1, 2, 4 or 8 bytes, a float in 8 bytes, a boolean in 1, a string, blob
+// or HLL as a 4-byte length and its bytes, a list or map as a 4-byte
+// length and its msgpack encoding.
+const flatHeaderSize = 39
 
+// size returns the length of r's storage image without building it.
 func (r *record) size() int {
-	n := recordOverhead + len(r.set) + len(r.key)
+	n := flatHeaderSize + uvarintLen(uint64(len(r.bins)))
+	if r.set != "" {
+		n += 1 + len(r.set)
+	}
+	if r.key != nil {
+		n += uvarintLen(uint64(len(r.key))) + len(r.key)
+	}
+	if r.voidTime != 0 {
+		n += 4
+	}
 	for i := range r.bins {
 		b := &r.bins[i]
 		if b.psize == 0 {
 			b.psize = particleSize(b.val) + 1
 		}
-		n += len(b.name) + 2 + b.psize - 1
+		n += 1 + len(b.name) + 1 + b.psize - 1
+	}
+	return n
+}
+
+// appendFlat appends r's storage image to b.
+func (r *record) appendFlat(b []byte) []byte {
+	at := len(b)
+	b = append(b, make([]byte, flatHeaderSize)...)
+	binary.BigEndian.PutUint16(b[at:], r.gen)
+	binary.BigEndian.PutUint64(b[at+2:], uint64(r.lut))
+	b = binary.AppendUvarint(b, uint64(len(r.bins)))
+	if r.set != "" {
+		b = append(append(b, byte(len(r.set))), r.set...)
+	}
+	if r.key != nil {
+		b = append(binary.AppendUvarint(b, uint64(len(r.key))), r.key...)
+	}
+	if r.voidTime != 0 {
+		b = binary.BigEndian.AppendUint32(b, r.voidTime)
+	}
+	for i := range r.bins {
+		bn := &r.bins[i]
+		b = append(append(b, byte(len(bn.name))), bn.name...)
+		b = append(b, particleType(bn.val))
+		b = appendFlatParticle(b, bn.val)
+	}
+	return b
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
 	}
 	return n
 }

@@ -3,7 +3,6 @@ package aerospiketest
 import (
 	"bufio"
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -120,8 +119,9 @@ type frame struct {
 	body []byte
 }
 
-// readFrame reads one proto frame. Compressed frames (type 4) are inflated and
-// returned with the inner type. maxBody caps the declared body length.
+// readFrame reads one proto frame. A compressed frame (type 4) is returned
+// as it is: a Community Edition server does not inflate it. maxBody caps
+// the declared body length.
 func readFrame(r io.Reader, maxBody int64) (frame, error) {
 	f, _, err := readFrameInto(r, maxBody, nil)
 	return f, err
@@ -156,10 +156,6 @@ func readFrameInto(r io.Reader, maxBody int64, buf []byte) (frame, []byte, error
 		if cap(body) <= maxKeptBuffer {
 			buf = body[:0]
 		}
-	}
-	if hdr[1] == protoCompressed {
-		f, err := inflateFrame(body, maxBody)
-		return f, buf, err
 	}
 	return frame{typ: hdr[1], body: body}, buf, nil
 }
@@ -199,22 +195,6 @@ func frameLen(hdr [protoHeaderSize]byte, maxBody int64) (int64, error) {
 	return n, nil
 }
 
-func readFrameBody(r io.Reader, hdr [protoHeaderSize]byte, maxBody int64) (frame, error) {
-	typ := hdr[1]
-	n, err := frameLen(hdr, maxBody)
-	if err != nil {
-		return frame{}, err
-	}
-	body, err := readN(r, n)
-	if err != nil {
-		return frame{}, err
-	}
-	if typ == protoCompressed {
-		return inflateFrame(body, maxBody)
-	}
-	return frame{typ: typ, body: body}, nil
-}
-
 // readN reads exactly n bytes, growing the buffer only as data arrives so a
 // bogus length cannot force a large allocation.
 func readN(r io.Reader, n int64) ([]byte, error) {
@@ -232,36 +212,6 @@ func readN(r io.Reader, n int64) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// inflateFrame decodes a compressed payload: an 8-byte uncompressed size
-// followed by a zlib stream holding a complete inner proto frame.
-func inflateFrame(body []byte, maxBody int64) (frame, error) {
-	if len(body) < 8 {
-		return frame{}, fmt.Errorf("%w: short compressed frame", errFrame)
-	}
-	size := binary.BigEndian.Uint64(body[:8])
-	if size < protoHeaderSize || size > uint64(maxBody)+protoHeaderSize {
-		return frame{}, fmt.Errorf("%w: compressed size %d", errFrame, size)
-	}
-	zr, err := zlib.NewReader(bytes.NewReader(body[8:]))
-	if err != nil {
-		return frame{}, fmt.Errorf("%w: %v", errFrame, err)
-	}
-	defer zr.Close()
-	inner := io.LimitReader(zr, int64(size))
-	var hdr [protoHeaderSize]byte
-	if _, err := io.ReadFull(inner, hdr[:]); err != nil {
-		return frame{}, fmt.Errorf("%w: %v", errFrame, err)
-	}
-	f, err := readFrameBody(inner, hdr, maxBody)
-	if err != nil {
-		return frame{}, fmt.Errorf("%w: inner frame: %v", errFrame, err)
-	}
-	if f.typ == protoCompressed {
-		return frame{}, fmt.Errorf("%w: nested compression", errFrame)
-	}
-	return f, nil
 }
 
 // field is one message field.
