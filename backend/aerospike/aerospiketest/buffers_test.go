@@ -2,13 +2,13 @@ package aerospiketest_test
 
 import (
 	"bytes"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
 	"github.com/aerospike/aerospike-client-go/v8/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
 )
@@ -76,13 +76,12 @@ func TestStoredValuesOutliveRequestBuffers(t *testing.T) {
 	rec, err := client.Get(nil, keyA)
 	noErr(t, err)
 	for name, v := range want {
-		if got := rec.Bins[name]; !reflect.DeepEqual(normalize(got), normalize(v)) {
-			t.Errorf("bin %s = %#v, want %#v", name, got, v)
+		if diff := cmp.Diff(normalize(v), normalize(rec.Bins[name])); diff != "" {
+			t.Errorf("bin %s mismatch (-want +got):\n%s", name, diff)
 		}
 	}
-	kv, ok := rec.Bins["kv"].([]as.MapPair)
-	if !ok || len(kv) != 1 || kv[0].Key != "job" || !reflect.DeepEqual(kv[0].Value, []any{1, "aaaa"}) {
-		t.Errorf("bin kv = %#v", rec.Bins["kv"])
+	if diff := cmp.Diff([]as.MapPair{{Key: "job", Value: []any{1, "aaaa"}}}, rec.Bins["kv"]); diff != "" {
+		t.Errorf("bin kv mismatch (-want +got):\n%s", diff)
 	}
 	// The stored user key, returned by scans, is intact too.
 	rs, err := client.ScanAll(nil, "test", "buf")

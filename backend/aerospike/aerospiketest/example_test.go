@@ -11,7 +11,11 @@ import (
 )
 
 func ExampleNewServer() {
-	srv, err := aerospiketest.NewServer()
+	// Records expire only in a namespace that allows TTLs, as on a real
+	// server: one with a nonzero nsup-period.
+	srv, err := aerospiketest.NewServer(aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{
+		Name: "test", NsupPeriod: time.Second,
+	}))
 	if err != nil {
 		log.Fatal(err)
 	}

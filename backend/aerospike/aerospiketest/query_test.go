@@ -113,7 +113,12 @@ func TestQueryPartitionsIndex(t *testing.T) {
 	noErr(t, err)
 	noErr(t, <-task.OnComplete())
 	t.Cleanup(func() { _ = tg.client.DropIndex(nil, tg.ns, set, idxS) })
-	_, err = tg.client.CreateIndex(nil, tg.ns, set, idxI, "i", as.NUMERIC)
+	// Creating an index again with the same definition is not an error;
+	// with another definition it is.
+	task, err = tg.client.CreateIndex(nil, tg.ns, set, idxI, "i", as.NUMERIC)
+	noErr(t, err)
+	noErr(t, <-task.OnComplete())
+	_, err = tg.client.CreateIndex(nil, tg.ns, set, idxI, "i", as.STRING)
 	wantCode(t, err, types.INDEX_FOUND)
 
 	stmt := as.NewStatement(tg.ns, set)
@@ -161,6 +166,43 @@ func TestQueryPartitionsIndex(t *testing.T) {
 	}
 }
 
+// TestIndexCreate checks what a real server answers to creating an index
+// whose name exists: OK for the same definition, INDEX_FOUND for any other
+// (another type, bin, set or collection type); and that an index created
+// under a new name with an existing definition replaces the old name, and
+// dropping a missing index is not an error.
+func TestIndexCreate(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	putN(t, tg, set, 3)
+	name := set + "_i"
+	task, err := tg.client.CreateIndex(nil, tg.ns, set, name, "i", as.NUMERIC)
+	noErr(t, err)
+	noErr(t, <-task.OnComplete())
+	t.Cleanup(func() { _ = tg.client.DropIndex(nil, tg.ns, set, name) })
+	_, err = tg.client.CreateIndex(nil, tg.ns, set, name, "i", as.NUMERIC)
+	noErr(t, err)
+	_, err = tg.client.CreateIndex(nil, tg.ns, set, name, "i", as.STRING)
+	wantCode(t, err, types.INDEX_FOUND)
+	_, err = tg.client.CreateIndex(nil, tg.ns, set, name, "s", as.NUMERIC)
+	wantCode(t, err, types.INDEX_FOUND)
+	_, err = tg.client.CreateIndex(nil, tg.ns, set+"x", name, "i", as.NUMERIC)
+	wantCode(t, err, types.INDEX_FOUND)
+	_, err = tg.client.CreateComplexIndex(nil, tg.ns, set, name, "i", as.NUMERIC, as.ICT_LIST)
+	wantCode(t, err, types.INDEX_FOUND)
+
+	renamed := name + "2"
+	task, err = tg.client.CreateIndex(nil, tg.ns, set, renamed, "i", as.NUMERIC)
+	noErr(t, err)
+	noErr(t, <-task.OnComplete())
+	t.Cleanup(func() { _ = tg.client.DropIndex(nil, tg.ns, set, renamed) })
+	exists := func(n string) string { return tg.info(t, "sindex-exists:namespace="+tg.ns+";indexname="+n) }
+	if got := exists(name) + "," + exists(renamed); got != "false,true" {
+		t.Errorf("after a create under a new name: old, new exist = %s, want false,true", got)
+	}
+	noErr(t, tg.client.DropIndex(nil, tg.ns, set, name+"-missing"))
+}
+
 func TestQueryMissingIndex(t *testing.T) {
 	tg := newTarget(t)
 	set := uniqueSet(t)
@@ -186,6 +228,9 @@ func TestTruncate(t *testing.T) {
 	set, other := uniqueSet(t), uniqueSet(t)
 	putN(t, tg, set, 5)
 	noErr(t, tg.client.Put(nil, tg.key(t, other, 1), as.BinMap{"a": 1}))
+	// Records updated in the truncation's millisecond survive it
+	// (TestTruncateMillisecond): let the clock move on.
+	time.Sleep(5 * time.Millisecond)
 	noErr(t, tg.client.Truncate(nil, tg.ns, set, nil))
 	// Truncation is asynchronous on a real server; poll briefly.
 	deadline := time.Now().Add(5 * time.Second)
@@ -211,6 +256,50 @@ func TestTruncate(t *testing.T) {
 	if !ok {
 		t.Error("record written after truncate is missing")
 	}
+}
+
+// TestTruncateMillisecond checks that, as on a real server, truncation
+// removes the records last updated strictly before its time, taken to the
+// millisecond: update times are whole milliseconds, and a record updated
+// in the truncation's millisecond survives.
+func TestTruncateMillisecond(t *testing.T) {
+	tg := newTarget(t)
+	set := uniqueSet(t)
+	k := tg.key(t, set, 1)
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1}))
+	rec, err := tg.client.Operate(nil, k, as.ExpReadOp("lut", as.ExpLastUpdate(), as.ExpReadFlagDefault))
+	noErr(t, err)
+	lut := int64(rec.Bins["lut"].(int))
+	if lut%int64(time.Millisecond) != 0 {
+		t.Fatalf("last update %d ns is not a whole millisecond", lut)
+	}
+	time.Sleep(5 * time.Millisecond)
+	exists := func(cutoff int64) bool {
+		t.Helper()
+		at := time.Unix(0, cutoff)
+		noErr(t, tg.client.Truncate(nil, tg.ns, set, &at))
+		// Truncation is asynchronous on a real server; wait for it to settle.
+		deadline := time.Now().Add(time.Second)
+		for {
+			ok, err := tg.client.Exists(nil, k)
+			noErr(t, err)
+			if !ok || time.Now().After(deadline) {
+				return ok
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !exists(lut) {
+		t.Fatal("truncating at the record's update time removed it")
+	}
+	if !exists(lut + int64(time.Millisecond) - 1) {
+		t.Fatal("truncating within the record's update millisecond removed it")
+	}
+	if exists(lut + int64(time.Millisecond)) {
+		t.Fatal("truncating a millisecond after the record's update kept it")
+	}
+	future := time.Now().Add(time.Hour)
+	wantCode(t, tg.client.Truncate(nil, tg.ns, set, &future), types.PARAMETER_ERROR)
 }
 
 func TestQueryCollectionAndExpressionIndex(t *testing.T) {

@@ -2,13 +2,18 @@ package aerospiketest_test
 
 import (
 	"bytes"
-	"reflect"
+	"fmt"
+	"maps"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
 	"github.com/aerospike/aerospike-client-go/v8/types"
+
+	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
 )
 
 func TestPutGet(t *testing.T) {
@@ -31,11 +36,7 @@ func TestPutGet(t *testing.T) {
 	if rec.Generation != 1 {
 		t.Errorf("generation = %d, want 1", rec.Generation)
 	}
-	for name, want := range bins {
-		if got := rec.Bins[name]; !reflect.DeepEqual(got, want) {
-			t.Errorf("bin %s = %#v, want %#v", name, got, want)
-		}
-	}
+	expectEqual(t, "bins", rec.Bins, bins)
 	rec, err = tg.client.Get(nil, k, "str", "missing")
 	noErr(t, err)
 	if len(rec.Bins) != 1 || rec.Bins["str"] != "hello" {
@@ -84,8 +85,9 @@ func TestGenerationAndUpdate(t *testing.T) {
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 10, "c": 3}))
 	rec, err := tg.client.Get(nil, k)
 	noErr(t, err)
-	if rec.Generation != 2 || !reflect.DeepEqual(rec.Bins, as.BinMap{"a": 10, "b": 2, "c": 3}) {
-		t.Fatalf("after update: gen %d bins %v", rec.Generation, rec.Bins)
+	expectEqual(t, "after update", rec.Bins, as.BinMap{"a": 10, "b": 2, "c": 3})
+	if rec.Generation != 2 {
+		t.Fatalf("after update: generation %d, want 2", rec.Generation)
 	}
 
 	wp := as.NewWritePolicy(1, 0)
@@ -128,24 +130,21 @@ func TestRecordExistsActions(t *testing.T) {
 	noErr(t, tg.client.Put(wp, k, as.BinMap{"c": 3}))
 	rec, err := tg.client.Get(nil, k)
 	noErr(t, err)
-	if !reflect.DeepEqual(rec.Bins, as.BinMap{"a": 1, "b": 2, "c": 3}) {
-		t.Fatalf("after UPDATE_ONLY: %v", rec.Bins)
-	}
+	expectEqual(t, "after UPDATE_ONLY", rec.Bins, as.BinMap{"a": 1, "b": 2, "c": 3})
 
 	wp.RecordExistsAction = as.REPLACE
 	noErr(t, tg.client.Put(wp, k, as.BinMap{"d": 4}))
 	rec, err = tg.client.Get(nil, k)
 	noErr(t, err)
-	if !reflect.DeepEqual(rec.Bins, as.BinMap{"d": 4}) || rec.Generation != 3 {
-		t.Fatalf("after REPLACE: gen %d %v", rec.Generation, rec.Bins)
+	expectEqual(t, "after REPLACE", rec.Bins, as.BinMap{"d": 4})
+	if rec.Generation != 3 {
+		t.Fatalf("after REPLACE: generation %d, want 3", rec.Generation)
 	}
 	wp.RecordExistsAction = as.REPLACE_ONLY
 	noErr(t, tg.client.Put(wp, k, as.BinMap{"e": 5}))
 	rec, err = tg.client.Get(nil, k)
 	noErr(t, err)
-	if !reflect.DeepEqual(rec.Bins, as.BinMap{"e": 5}) {
-		t.Fatalf("after REPLACE_ONLY: %v", rec.Bins)
-	}
+	expectEqual(t, "after REPLACE_ONLY", rec.Bins, as.BinMap{"e": 5})
 	wp.RecordExistsAction = as.REPLACE
 	noErr(t, tg.client.Put(wp, tg.key(t, set, "r2"), as.BinMap{"x": 1}))
 }
@@ -167,9 +166,21 @@ func TestDeleteAndTouch(t *testing.T) {
 	if rec.Generation != 2 {
 		t.Errorf("generation after touch = %d, want 2", rec.Generation)
 	}
+	// Durable deletes are an Enterprise feature: refused, and the record
+	// stays; other writes ignore the flag.
 	wp := as.NewWritePolicy(0, 0)
 	wp.DurableDelete = true
-	existed, err = tg.client.Delete(wp, k)
+	_, err = tg.client.Delete(wp, k)
+	wantCode(t, err, types.ENTERPRISE_ONLY)
+	_, err = tg.client.Delete(wp, tg.key(t, set, "missing"))
+	wantCode(t, err, types.ENTERPRISE_ONLY)
+	_, err = tg.client.Operate(wp, k, as.DeleteOp())
+	wantCode(t, err, types.ENTERPRISE_ONLY)
+	noErr(t, tg.client.Put(wp, k, as.BinMap{"b": 2}))
+	rec, err = tg.client.Get(nil, k)
+	noErr(t, err)
+	expectEqual(t, "after durable deletes", rec.Bins, as.BinMap{"a": 1, "b": 2})
+	existed, err = tg.client.Delete(nil, k)
 	noErr(t, err)
 	if !existed {
 		t.Error("Delete existed = false")
@@ -214,9 +225,7 @@ func TestArithmetic(t *testing.T) {
 	rec, err := tg.client.Get(nil, k)
 	noErr(t, err)
 	want := as.BinMap{"n": 3, "f": 2.25, "s": "start-mid-end"}
-	if !reflect.DeepEqual(rec.Bins, want) {
-		t.Fatalf("bins %v, want %v", rec.Bins, want)
-	}
+	expectEqual(t, "bins", rec.Bins, want)
 }
 
 func TestOperateBasic(t *testing.T) {
@@ -257,9 +266,7 @@ func TestOperateBasic(t *testing.T) {
 	wp.RespondPerEachOp = true
 	rec, err = tg.client.Operate(wp, k, as.PutOp(as.NewBin("a", 1)), as.AddOp(as.NewBin("a", 2)), as.GetBinOp("a"))
 	noErr(t, err)
-	if !reflect.DeepEqual(rec.Bins["a"], as.OpResults{nil, nil, 3}) {
-		t.Fatalf("respond-all-ops results %#v", rec.Bins["a"])
-	}
+	expectEqual(t, "respond-all-ops results", rec.Bins["a"], as.OpResults{nil, nil, 3})
 }
 
 func TestTTL(t *testing.T) {
@@ -321,5 +328,130 @@ func TestTTLExpiry(t *testing.T) {
 	noErr(t, err)
 	if rec.Generation != 1 {
 		t.Errorf("recreated generation %d, want 1", rec.Generation)
+	}
+}
+
+// TestMaxRecordSize checks the namespace's max-record-size as a real server
+// applies it: reported in bytes by namespace/<ns> (1 MiB unless
+// configured), and compared with the record's storage image, whose size was
+// measured on a real server: a blob bin named "b" of a record in a set,
+// without a stored key or TTL, may hold max-record-size less 47 bytes less
+// the set name and its length byte.
+func TestMaxRecordSize(t *testing.T) {
+	tg := newTarget(t)
+	v, ok := infoField(tg.info(t, "namespace/"+tg.ns), "max-record-size")
+	if !ok {
+		t.Fatal("namespace info has no max-record-size")
+	}
+	limit, err := strconv.Atoi(v)
+	noErr(t, err)
+	if !tg.real() && limit != aerospiketest.DefaultMaxRecordSize {
+		t.Errorf("max-record-size %d, want the default %d", limit, aerospiketest.DefaultMaxRecordSize)
+	}
+	t.Logf("max-record-size %d", limit)
+	set := uniqueSet(t)
+	wp := as.NewWritePolicy(0, 0)
+	wp.TotalTimeout = 10 * time.Second
+	wp.RecordExistsAction = as.REPLACE
+	blob := limit - 47 - 1 - len(set)
+	cases := []struct {
+		name  string
+		extra as.BinMap // beside "b"
+		cost  int       // bytes the extra bins take
+	}{
+		{"blob", nil, 0},
+		{"small int", as.BinMap{"i": 255}, 5},
+		{"int", as.BinMap{"i": 65536}, 8},
+		{"negative int", as.BinMap{"i": -1}, 12},
+		{"float", as.BinMap{"f": 1.5}, 11},
+		{"bool", as.BinMap{"t": true}, 4},
+		{"string", as.BinMap{"s": "0123456789"}, 17},
+		{"list", as.BinMap{"l": []any{}}, 8},
+	}
+	for i, c := range cases {
+		bins := func(n int) as.BinMap {
+			b := as.BinMap{"b": bytes.Repeat([]byte{1}, n)}
+			maps.Copy(b, c.extra)
+			return b
+		}
+		k := tg.key(t, set, i)
+		noErr(t, tg.client.Put(wp, k, bins(blob-c.cost)))
+		wantCode(t, tg.client.Put(wp, k, bins(blob-c.cost+1)), types.RECORD_TOO_BIG)
+	}
+	// A stored key and a TTL take room too.
+	wk := as.NewWritePolicy(0, 100)
+	wk.TotalTimeout = 10 * time.Second
+	wk.SendKey = true
+	k := tg.key(t, set, "kkkkkkkkkk")
+	noErr(t, tg.client.Put(wk, k, as.BinMap{"b": bytes.Repeat([]byte{1}, blob-12-4)}))
+	wantCode(t, tg.client.Put(wk, k, as.BinMap{"b": bytes.Repeat([]byte{1}, blob-12-4+1)}), types.RECORD_TOO_BIG)
+}
+
+// TestSetNameLength checks that, as on a real server, a write creating a
+// record in a set whose name is over 63 bytes fails with PARAMETER_ERROR.
+func TestSetNameLength(t *testing.T) {
+	tg := newTarget(t)
+	for _, n := range []int{63, 64} {
+		k := tg.key(t, strings.Repeat("s", n), uniqueSet(t))
+		err := tg.client.Put(nil, k, as.BinMap{"a": 1})
+		_, getErr := tg.client.Get(nil, k)
+		if n <= 63 {
+			noErr(t, err)
+			noErr(t, getErr)
+			_, _ = tg.client.Delete(nil, k)
+			continue
+		}
+		wantCode(t, err, types.PARAMETER_ERROR)
+		wantCode(t, getErr, types.KEY_NOT_FOUND_ERROR)
+	}
+}
+
+// TestSetNameCount checks that a namespace holds at most 4,095 set names:
+// a write that would create a record in one more set fails with
+// PARAMETER_ERROR, while the sets already named still take records. Set
+// names are only released by a restart, so against a real server the test
+// runs only when AEROSPIKE_EXHAUST_SETS=1 (restart the server after it).
+func TestSetNameCount(t *testing.T) {
+	tg := newTarget(t)
+	if tg.real() && os.Getenv("AEROSPIKE_EXHAUST_SETS") != "1" {
+		t.Skip("declared missing capability: exhausting a real server's set names needs AEROSPIKE_EXHAUST_SETS=1 and a restart after")
+	}
+	setsNow := func() int { return strings.Count(tg.info(t, "sets/"+tg.ns), "set=") }
+	have := setsNow()
+	prefix := uniqueSet(t)
+	wp := as.NewWritePolicy(0, 0)
+	wp.MaxRetries = 0
+	var refused error
+	created := 0
+	for i := 0; i < 4096 && refused == nil; i++ {
+		refused = tg.client.Put(wp, tg.key(t, fmt.Sprintf("%s_%d", prefix, i), 1), as.BinMap{"a": 1})
+		if refused == nil {
+			created++
+		}
+	}
+	t.Logf("%d set names before, %d created", have, created)
+	wantCode(t, refused, types.PARAMETER_ERROR)
+	if n := setsNow(); n != 4095 || have+created != 4095 {
+		t.Errorf("refused at %d set names (%d listed), want 4095", have+created, n)
+	}
+	noErr(t, tg.client.Put(wp, tg.key(t, prefix+"_0", 2), as.BinMap{"a": 1}))
+}
+
+// TestNsupPeriod checks that namespace/<ns> reports the namespace's
+// nsup-period and allow-ttl-without-nsup as configured: on the in-repo
+// server by NamespaceConfig, on a real one by its configuration file.
+func TestNsupPeriod(t *testing.T) {
+	want := aerospiketest.NamespaceConfig{Name: "test", NsupPeriod: 7 * time.Second}
+	tg := newTarget(t, aerospiketest.WithNamespace(want))
+	wantPeriod, wantAllow := "7", "false"
+	if tg.real() {
+		wantPeriod = nodeConfig(t, tg, "nsup-period", "0")
+		wantAllow = nodeConfig(t, tg, "allow-ttl-without-nsup", "false")
+	}
+	answer := tg.info(t, "namespace/"+tg.ns)
+	period, _ := infoField(answer, "nsup-period")
+	allow, _ := infoField(answer, "allow-ttl-without-nsup")
+	if period != wantPeriod || allow != wantAllow {
+		t.Errorf("nsup-period=%s allow-ttl-without-nsup=%s, want %s and %s", period, allow, wantPeriod, wantAllow)
 	}
 }

@@ -96,7 +96,7 @@ func TestCloseNoLeaks(t *testing.T) {
 func TestNamespaces(t *testing.T) {
 	tg := serverOnly(t,
 		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "test"}),
-		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "small", MaxRecordSize: 1024, DefaultTTL: time.Hour}),
+		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "small", MaxRecordSize: 1024, DefaultTTL: time.Hour, NsupPeriod: time.Minute}),
 	)
 	k1, _ := as.NewKey("test", "s", 1)
 	k2, _ := as.NewKey("small", "s", 1)
@@ -123,13 +123,78 @@ func TestNamespaces(t *testing.T) {
 	node := tg.client.GetNodes()[0]
 	info, err := node.RequestInfo(as.NewInfoPolicy(), "namespaces", "namespace/small", "build")
 	noErr(t, err)
-	if info["namespaces"] != "test;small" || !strings.Contains(info["namespace/small"], "objects=1") || !strings.HasPrefix(info["build"], "8.") {
+	if info["namespaces"] != "test;small" || !strings.HasPrefix(info["build"], "8.") {
 		t.Errorf("info %v", info)
 	}
+	for field, want := range map[string]string{"objects": "1", "max-record-size": "1024", "default-ttl": "3600", "nsup-period": "60", "allow-ttl-without-nsup": "false"} {
+		if got, _ := infoField(info["namespace/small"], field); got != want {
+			t.Errorf("namespace/small %s = %q, want %q", field, got, want)
+		}
+	}
+}
+
+// TestSetConfig changes namespace settings at run time, as set-config does
+// on a real server.
+func TestSetConfig(t *testing.T) {
+	tg := serverOnly(t)
+	k, _ := as.NewKey("test", "s", 1)
+	big := as.BinMap{"b": bytes.Repeat([]byte{1}, 2<<20)}
+	wantCode(t, tg.client.Put(nil, k, big), types.RECORD_TOO_BIG)
+	for _, cmd := range []string{
+		"set-config:context=namespace;id=test;max-record-size=8388608",
+		"set-config:context=namespace;id=test;nsup-period=10",
+		"set-config:context=namespace;id=test;allow-ttl-without-nsup=true",
+	} {
+		if got := tg.info(t, cmd); got != "ok" {
+			t.Fatalf("%s: %q", cmd, got)
+		}
+	}
+	wp := as.NewWritePolicy(0, 0)
+	wp.TotalTimeout = 10 * time.Second
+	noErr(t, tg.client.Put(wp, k, big))
+	answer := tg.info(t, "namespace/test")
+	for field, want := range map[string]string{"max-record-size": "8388608", "nsup-period": "10", "allow-ttl-without-nsup": "true"} {
+		if got, _ := infoField(answer, field); got != want {
+			t.Errorf("%s = %q, want %q", field, got, want)
+		}
+	}
+	for _, cmd := range []string{
+		"set-config:context=namespace;id=test;max-record-size=8388609",
+		"set-config:context=namespace;id=test;nsup-period=-1",
+		"set-config:context=namespace;id=nope;nsup-period=1",
+		"set-config:context=namespace;id=test;replication-factor=2",
+	} {
+		if got := tg.info(t, cmd); !strings.HasPrefix(got, "ERROR") {
+			t.Errorf("%s: %q, want an error", cmd, got)
+		}
+	}
+}
+
+// TestTTLWithoutNsup checks that a namespace with nsup-period 0, the
+// default, refuses writes that set a TTL with FORBIDDEN (22), as a real
+// server does, unless allow-ttl-without-nsup is set; never-expire and
+// unchanged TTLs, and reads, are accepted.
+func TestTTLWithoutNsup(t *testing.T) {
+	tg := serverOnly(t)
+	k, _ := as.NewKey("test", "s", 1)
+	wantCode(t, tg.client.Put(as.NewWritePolicy(0, 100), k, as.BinMap{"a": 1}), types.FAIL_FORBIDDEN)
+	for _, ttl := range []uint32{0, as.TTLDontExpire, as.TTLDontUpdate} {
+		noErr(t, tg.client.Put(as.NewWritePolicy(0, ttl), k, as.BinMap{"a": 1}))
+	}
+	wantCode(t, tg.client.Touch(as.NewWritePolicy(0, 50), k), types.FAIL_FORBIDDEN)
+	_, err := tg.client.Operate(as.NewWritePolicy(0, 50), k, as.GetBinOp("a"))
+	noErr(t, err)
+
+	tg = serverOnly(t, aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "test", AllowTTLWithoutNsup: true}))
+	noErr(t, tg.client.Put(as.NewWritePolicy(0, 100), k, as.BinMap{"a": 1}))
 }
 
 func TestOptionsValidation(t *testing.T) {
 	bad := []aerospiketest.Option{
+		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "t", MaxRecordSize: aerospiketest.MaxMaxRecordSize + 1}),
+		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "t", NsupPeriod: 1500 * time.Millisecond}),
+		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "t", NsupPeriod: -time.Second}),
+		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "t", DefaultTTL: time.Hour}),
 		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: ""}),
 		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: strings.Repeat("n", 32)}),
 		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: "a:b"}),
@@ -167,20 +232,41 @@ func TestOldBuild(t *testing.T) {
 	noErr(t, tg.client.DropIndex(nil, "test", "s", "idx_old"))
 }
 
+// TestCompressedRequests checks that, as on a Community Edition server, a
+// compressed request is refused with ENTERPRISE_ONLY and not executed,
+// while the connection goes on serving; asking for compressed responses is
+// not an error (they come uncompressed).
 func TestCompressedRequests(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "c")
+	set := uniqueSet(t)
+	k := tg.key(t, set, "c")
 	wp := as.NewWritePolicy(0, 0)
 	wp.UseCompression = true
-	payload := strings.Repeat("compressible ", 200)
-	noErr(t, tg.client.Put(wp, k, as.BinMap{"s": payload}))
-	rec, err := tg.client.Get(nil, k)
+	wp.MaxRetries = 0
+	payload := strings.Repeat("compressible ", 200) // over the client's compression threshold
+	wantCode(t, tg.client.Put(wp, k, as.BinMap{"s": payload}), types.ENTERPRISE_ONLY)
+	ok, err := tg.client.Exists(nil, k)
+	noErr(t, err)
+	if ok {
+		t.Fatal("a refused compressed write was executed")
+	}
+	bp := as.NewBatchPolicy()
+	bp.UseCompression = true
+	bp.MaxRetries = 0
+	var keys []*as.Key
+	for i := range 50 {
+		keys = append(keys, tg.key(t, set, i))
+	}
+	_, err = tg.client.BatchGet(bp, keys)
+	wantCode(t, err, types.ENTERPRISE_ONLY)
+
+	noErr(t, tg.client.Put(nil, k, as.BinMap{"s": payload}))
+	p := as.NewPolicy()
+	p.UseCompression = true
+	rec, err := tg.client.Get(p, k)
 	noErr(t, err)
 	if rec.Bins["s"] != payload {
 		t.Error("payload mismatch")
-	}
-	if tg.srv != nil {
-		t.Logf("stats: %+v", tg.srv.Stats())
 	}
 }
 
