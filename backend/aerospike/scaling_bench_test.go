@@ -28,9 +28,9 @@ import (
 // measured jobs. Ready is the state of a backlog that is waiting to be
 // worked off, and the one whose map Reserve reads.
 const (
-	// EnvBacklogMax names the environment variable that sets the largest
-	// backlog BenchmarkBacklog runs: 10,000,000 adds that backlog, which
-	// wants minutes and gigabytes; less leaves out the larger ones.
+	// envBacklogMax names the environment variable that sets the largest
+	// backlog BenchmarkBacklog runs: 10000000 adds the 10M backlog, which
+	// wants time and memory; less leaves out the larger ones.
 	envBacklogMax     = "BEANSPIKE_BACKLOG_MAX"
 	defaultBacklogMax = 1_000_000
 
@@ -69,6 +69,25 @@ func backlogMax(v string) (int, error) {
 		return 0, fmt.Errorf("%s=%q is not a job count", envBacklogMax, v)
 	}
 	return n, nil
+}
+
+func TestBacklogMax(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want int
+		ok   bool
+	}{
+		{"", defaultBacklogMax, true},
+		{"0", 0, true},
+		{"10000000", 10_000_000, true},
+		{"-1", 0, false},
+		{"1e7", 0, false},
+	} {
+		got, err := backlogMax(c.v)
+		if got != c.want || (err == nil) != c.ok {
+			t.Errorf("backlogMax(%q) = %d, %v; want %d, ok %v", c.v, got, err, c.want, c.ok)
+		}
+	}
 }
 
 // BenchmarkBacklog measures, for each backlog of jobs waiting in a tube,
