@@ -45,9 +45,9 @@ func testPutBatch(t *testing.T, e *env) {
 		seen[id] = true
 		j, err := q.Peek(e.ctx, id)
 		ok(t, err, "Peek(%d)", id)
-		if j.Tube != reqs[i].Tube || string(j.Body) != string(reqs[i].Body) || j.Priority != uint32(100-i) {
-			t.Fatalf("job %d of the batch = %v body %q; want tube %s body %q priority %d", i, j, j.Body, reqs[i].Tube, reqs[i].Body, 100-i)
-		}
+		wantEqual(t, fmt.Sprintf("job %d of the batch", i),
+			beanspike.Job{Tube: reqs[i].Tube, Body: reqs[i].Body, Priority: uint32(100 - i)}, *j,
+			only[beanspike.Job]("Tube", "Body", "Priority"))
 	}
 	e.wantState(q, ids[4], beanspike.Delayed)
 	if s := e.statsJob(q, ids[7]); s.TTR != 7*time.Second {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/beanspike/beanspike"
 )
 
@@ -713,8 +715,8 @@ func testConcurrentHistory(t *testing.T, e *env) {
 		s := e.statsTube(d.q, tube)
 		want := beanspike.TubeStats{Name: tube, TotalJobs: perTube[tube], Deletes: perTube[tube]}
 		s.Pause, s.PauseLeft, s.Waiting = 0, 0, 0
-		if *s != want {
-			t.Errorf("StatsTube(%s) after the drain = %+v\nwant %+v", tube, *s, want)
+		if diff := cmp.Diff(want, *s); diff != "" {
+			t.Errorf("StatsTube(%s) after the drain mismatch (-want +got):\n%s", tube, diff)
 		}
 	}
 	t.Logf("%d jobs, %d recorded calls in %s", len(puts), calls, time.Since(start).Round(time.Millisecond))

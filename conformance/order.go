@@ -20,17 +20,16 @@ func testPutReserveDelete(t *testing.T, e *env) {
 	q := e.client()
 	id := e.putS(q, "work", "hello")
 	s := e.wantState(q, id, beanspike.Ready)
-	if s.Tube != "work" || s.Priority != beanspike.DefaultPriority || s.TTR != beanspike.DefaultTTR {
-		t.Fatalf("StatsJob of a job put without options = %+v, want tube work, priority %d, TTR %s", s, beanspike.DefaultPriority, beanspike.DefaultTTR)
-	}
+	wantEqual(t, "StatsJob of a job put without options",
+		beanspike.JobStats{Tube: "work", Priority: beanspike.DefaultPriority, TTR: beanspike.DefaultTTR}, *s,
+		only[beanspike.JobStats]("Tube", "Priority", "TTR"))
 	id2 := e.putS(q, "work", "world")
 	if id2 == id {
 		t.Fatalf("two Puts returned the same ID %d", id)
 	}
 	j := e.reserveID(q, id, "work")
-	if string(j.Body) != "hello" || j.Tube != "work" || j.Priority != beanspike.DefaultPriority || j.TTR != beanspike.DefaultTTR || j.Reserves != 1 {
-		t.Fatalf("Reserve = %v body %q reserves %d, want job %d in work with body hello, default priority and TTR, 1 reserve", j, j.Body, j.Reserves, id)
-	}
+	wantEqual(t, "Reserve",
+		beanspike.Job{ID: id, Tube: "work", Body: []byte("hello"), Priority: beanspike.DefaultPriority, TTR: beanspike.DefaultTTR, Reserves: 1}, *j)
 	e.wantState(q, id, beanspike.Reserved)
 	ok(t, q.Delete(e.ctx, id), "Delete(%d) of a job this client reserved", id)
 	e.wantGone(q, id)

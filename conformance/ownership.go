@@ -31,9 +31,8 @@ func testOwnership(t *testing.T, e *env) {
 	wantErr(t, err, beanspike.ErrNotFound, "ReserveJob of a job another client holds")
 	wantErr(t, b.KickJob(e.ctx, id), beanspike.ErrNotFound, "KickJob of a reserved job")
 	s := e.wantState(b, id, beanspike.Reserved)
-	if s.Priority != 1 || s.Releases != 0 || s.Buries != 0 || s.Reserves != 1 || s.Kicks != 0 {
-		t.Fatalf("refused calls changed the job: %+v", s)
-	}
+	wantEqual(t, "job after refused calls", beanspike.JobStats{Priority: 1, Reserves: 1}, *s,
+		only[beanspike.JobStats]("Priority", "Releases", "Buries", "Reserves", "Kicks"))
 
 	// b gets the next job, not a's.
 	e.reserveID(b, other, "t")
@@ -47,9 +46,8 @@ func testOwnership(t *testing.T, e *env) {
 	ok(t, a.Touch(e.ctx, id), "holder's Touch")
 	ok(t, a.Release(e.ctx, id, 3, 0), "holder's Release")
 	j := e.reserveID(b, id, "t")
-	if j.Priority != 3 || j.Reserves != 2 {
-		t.Fatalf("job after Release(pri 3) and a new reservation: %v reserves %d", j, j.Reserves)
-	}
+	wantEqual(t, "job after Release(pri 3) and a new reservation", beanspike.Job{Priority: 3, Reserves: 2}, *j,
+		only[beanspike.Job]("Priority", "Reserves"))
 	wantErr(t, a.Delete(e.ctx, id), beanspike.ErrNotReserved, "former holder's Delete")
 	ok(t, b.Delete(e.ctx, id), "holder's Delete")
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,9 +41,9 @@ func testPeek(t *testing.T, e *env) {
 			j, err := q.Peek(e.ctx, c.id)
 			ok(t, err, "Peek(%d) of a %v job", c.id, c.state)
 			checkJob(t, j)
-			if j.ID != c.id || j.Tube != c.tube || string(j.Body) != c.body || j.Priority != c.pri || j.Reserves != c.reserves {
-				t.Fatalf("Peek(%d) = %v body %q reserves %d; want tube %s, body %q, priority %d, %d reserves", c.id, j, j.Body, j.Reserves, c.tube, c.body, c.pri, c.reserves)
-			}
+			wantEqual(t, fmt.Sprintf("Peek(%d) of a %v job", c.id, c.state),
+				beanspike.Job{ID: c.id, Tube: c.tube, Body: []byte(c.body), Priority: c.pri, Reserves: c.reserves}, *j,
+				only[beanspike.Job]("ID", "Tube", "Body", "Priority", "Reserves"))
 			e.wantState(q, c.id, c.state)
 		}
 	}
@@ -101,9 +102,8 @@ func testPeekStates(t *testing.T, e *env) {
 	wantPeek("PeekBuried", q.PeekBuried, "b", bs[1])
 	ok(t, q.KickJob(e.ctx, bs[1]), "KickJob")
 	wantPeek("PeekBuried", q.PeekBuried, "b", bs[2])
-	if s := e.statsJob(q, bs[2]); s.State != beanspike.Buried || s.Reserves != 1 {
-		t.Fatalf("PeekBuried changed the job: %+v", s)
-	}
+	wantEqual(t, "job after PeekBuried", beanspike.JobStats{State: beanspike.Buried, Reserves: 1}, *e.statsJob(q, bs[2]),
+		only[beanspike.JobStats]("State", "Reserves"))
 }
 
 func testPeekEmpty(t *testing.T, e *env) {

@@ -24,9 +24,10 @@ func testReserveWokenByPut(t *testing.T, e *env) {
 	e.notReturned(ch, "Reserve on an empty tube")
 	id := e.putS(b, "t", "wake up")
 	r := e.await(ch, e.wakeBound(), "Reserve waiting for a Put from another client")
-	if r.err != nil || r.job == nil || r.job.ID != id || string(r.job.Body) != "wake up" {
+	if r.err != nil || r.job == nil {
 		t.Fatalf("woken Reserve = %v, %v; want job %d", r.job, r.err, id)
 	}
+	wantEqual(t, "woken Reserve", beanspike.Job{ID: id, Body: []byte("wake up")}, *r.job, only[beanspike.Job]("ID", "Body"))
 	ok(t, a.Delete(e.ctx, id), "Delete by the client the woken Reserve belongs to")
 }
 
@@ -39,9 +40,10 @@ func testReserveWokenOnAnyTube(t *testing.T, e *env) {
 	e.notReturned(ch, "Reserve on unwatched tubes")
 	id := e.putS(b, "y", "y")
 	r := e.await(ch, e.wakeBound(), "Reserve on several tubes")
-	if r.err != nil || r.job.ID != id || r.job.Tube != "y" {
+	if r.err != nil || r.job == nil {
 		t.Fatalf("Reserve(x, y, z) = %v, %v; want job %d of y", r.job, r.err, id)
 	}
+	wantEqual(t, "Reserve(x, y, z)", beanspike.Job{ID: id, Tube: "y"}, *r.job, only[beanspike.Job]("ID", "Tube"))
 	// A job released by its holder wakes a waiter too.
 	ch = reserveAsync(e.ctx, b, "y")
 	e.waitWaiting(b, "y", 1)

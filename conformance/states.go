@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,23 +22,18 @@ func testRelease(t *testing.T, e *env) {
 	e.reserveID(q, id, "t")
 	ok(t, q.Release(e.ctx, id, 42, 0), "Release(%d, 42, 0)", id)
 	s := e.wantState(q, id, beanspike.Ready)
-	if s.Priority != 42 || s.Releases != 1 || s.Reserves != 1 || s.TimeLeft != 0 {
-		t.Fatalf("StatsJob after Release(pri 42) = %+v", s)
-	}
-	if ts := e.statsTube(q, "t"); ts.Urgent != 1 || ts.Ready != 1 || ts.Reserved != 0 {
-		t.Fatalf("StatsTube after releasing an urgent job = %+v", ts)
-	}
+	wantEqual(t, "StatsJob after Release(pri 42)", beanspike.JobStats{Priority: 42, Releases: 1, Reserves: 1}, *s,
+		only[beanspike.JobStats]("Priority", "Releases", "Reserves", "TimeLeft"))
+	wantEqual(t, "StatsTube after releasing an urgent job", beanspike.TubeStats{Urgent: 1, Ready: 1}, *e.statsTube(q, "t"),
+		only[beanspike.TubeStats]("Urgent", "Ready", "Reserved"))
 	j := e.reserveID(q, id, "t")
-	if j.Priority != 42 || j.Reserves != 2 || string(j.Body) != "x" {
-		t.Fatalf("job after Release: %v body %q reserves %d", j, j.Body, j.Reserves)
-	}
+	wantEqual(t, "job after Release", beanspike.Job{Body: []byte("x"), Priority: 42, Reserves: 2}, *j,
+		only[beanspike.Job]("Body", "Priority", "Reserves"))
 	ok(t, q.Release(e.ctx, id, 3000, 0), "second Release")
-	if s := e.wantState(q, id, beanspike.Ready); s.Priority != 3000 || s.Releases != 2 {
-		t.Fatalf("StatsJob after a second Release(pri 3000) = %+v", s)
-	}
-	if ts := e.statsTube(q, "t"); ts.Urgent != 0 || ts.Ready != 1 {
-		t.Fatalf("StatsTube with one non-urgent ready job = %+v", ts)
-	}
+	wantEqual(t, "StatsJob after a second Release(pri 3000)", beanspike.JobStats{Priority: 3000, Releases: 2},
+		*e.wantState(q, id, beanspike.Ready), only[beanspike.JobStats]("Priority", "Releases"))
+	wantEqual(t, "StatsTube with one non-urgent ready job", beanspike.TubeStats{Ready: 1}, *e.statsTube(q, "t"),
+		only[beanspike.TubeStats]("Urgent", "Ready"))
 }
 
 func testBury(t *testing.T, e *env) {
@@ -46,26 +42,22 @@ func testBury(t *testing.T, e *env) {
 	e.reserveID(q, id, "t")
 	ok(t, q.Bury(e.ctx, id, 11, "broken input"), "Bury")
 	s := e.wantState(q, id, beanspike.Buried)
-	if s.Priority != 11 || s.Buries != 1 || s.BuryReason != "broken input" || s.TimeLeft != 0 {
-		t.Fatalf("StatsJob after Bury(pri 11, %q) = %+v", "broken input", s)
-	}
-	if ts := e.statsTube(q, "t"); ts.Buried != 1 || ts.Ready != 0 || ts.Reserved != 0 || ts.Urgent != 0 {
-		t.Fatalf("StatsTube with one buried job = %+v", ts)
-	}
+	wantEqual(t, `StatsJob after Bury(pri 11, "broken input")`, beanspike.JobStats{Priority: 11, Buries: 1, BuryReason: "broken input"}, *s,
+		only[beanspike.JobStats]("Priority", "Buries", "BuryReason", "TimeLeft"))
+	wantEqual(t, "StatsTube with one buried job", beanspike.TubeStats{Buried: 1}, *e.statsTube(q, "t"),
+		only[beanspike.TubeStats]("Buried", "Ready", "Reserved", "Urgent"))
 	e.pollNone(q, "t")
 	p, err := q.PeekBuried(e.ctx, "t")
-	if err != nil || p.ID != id || string(p.Body) != "x" || p.Priority != 11 {
-		t.Fatalf("PeekBuried = %v, %v; want job %d with priority 11", p, err, id)
-	}
+	ok(t, err, "PeekBuried")
+	wantEqual(t, "PeekBuried", beanspike.Job{ID: id, Body: []byte("x"), Priority: 11}, *p,
+		only[beanspike.Job]("ID", "Body", "Priority"))
 	ok(t, q.KickJob(e.ctx, id), "KickJob")
 	j := e.reserveID(q, id, "t")
-	if j.Priority != 11 || j.Reserves != 2 {
-		t.Fatalf("job after Bury and Kick: %v reserves %d", j, j.Reserves)
-	}
+	wantEqual(t, "job after Bury and Kick", beanspike.Job{Priority: 11, Reserves: 2}, *j,
+		only[beanspike.Job]("Priority", "Reserves"))
 	ok(t, q.Bury(e.ctx, id, 12, "again"), "second Bury")
-	if s := e.wantState(q, id, beanspike.Buried); s.BuryReason != "again" || s.Buries != 2 || s.Kicks != 1 || s.Priority != 12 {
-		t.Fatalf("StatsJob after a second Bury = %+v", s)
-	}
+	wantEqual(t, "StatsJob after a second Bury", beanspike.JobStats{Priority: 12, Buries: 2, Kicks: 1, BuryReason: "again"},
+		*e.wantState(q, id, beanspike.Buried), only[beanspike.JobStats]("Priority", "Buries", "Kicks", "BuryReason"))
 }
 
 func testKick(t *testing.T, e *env) {
@@ -183,9 +175,13 @@ func testReserveJob(t *testing.T, e *env) {
 		reserves uint32
 	}{{re, "t", "ready", beanspike.Ready, 1}, {de, "t", "delayed", beanspike.Delayed, 1}, {bu, "u", "buried", beanspike.Buried, 2}} {
 		j, err := b.ReserveJob(e.ctx, c.id)
-		if err != nil || j == nil || j.ID != c.id || string(j.Body) != c.body || j.Tube != c.tube || j.Reserves != c.reserves {
-			t.Fatalf("ReserveJob(%d) of a %v job = %v, %v; want it with body %q and %d reserves", c.id, c.from, j, err, c.body, c.reserves)
+		ok(t, err, "ReserveJob(%d) of a %v job", c.id, c.from)
+		if j == nil {
+			t.Fatalf("ReserveJob(%d) of a %v job returned no job", c.id, c.from)
 		}
+		wantEqual(t, fmt.Sprintf("ReserveJob(%d) of a %v job", c.id, c.from),
+			beanspike.Job{ID: c.id, Tube: c.tube, Body: []byte(c.body), Reserves: c.reserves}, *j,
+			only[beanspike.Job]("ID", "Tube", "Body", "Reserves"))
 		e.wantState(a, c.id, beanspike.Reserved)
 		_, err = a.ReserveJob(e.ctx, c.id)
 		wantErr(t, err, beanspike.ErrNotFound, "ReserveJob of a job another client holds")

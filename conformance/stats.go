@@ -26,9 +26,7 @@ func testStatsJob(t *testing.T, e *env) {
 	within(t, "StatsJob.Age", s.Age, time.Since(end)-e.slack(), time.Since(start)+e.slack())
 	want := beanspike.JobStats{ID: id, Tube: "st", State: beanspike.Ready, Priority: 7, TTR: 30 * time.Second, Size: len(body), StoredSize: len(body)}
 	s.Age = 0
-	if *s != want {
-		t.Fatalf("StatsJob of a new job = %+v\nwant %+v", *s, want)
-	}
+	wantEqual(t, "StatsJob of a new job", want, *s)
 
 	rs := time.Now()
 	e.reserveID(q, id, "st")
@@ -51,9 +49,7 @@ func testStatsJob(t *testing.T, e *env) {
 	s.Age = 0
 	want = beanspike.JobStats{ID: id, Tube: "st", State: beanspike.Ready, Priority: 10, TTR: 30 * time.Second,
 		Reserves: 3, Releases: 1, Buries: 2, Kicks: 2, BuryReason: "second", Size: len(body), StoredSize: len(body)}
-	if *s != want {
-		t.Fatalf("StatsJob after 3 reserves, 1 release, 2 buries and 2 kicks = %+v\nwant %+v", *s, want)
-	}
+	wantEqual(t, "StatsJob after 3 reserves, 1 release, 2 buries and 2 kicks", want, *s)
 }
 
 func testStatsTube(t *testing.T, e *env) {
@@ -71,21 +67,16 @@ func testStatsTube(t *testing.T, e *env) {
 	e.reserveID(q, bu, "st")
 	ok(t, q.Bury(e.ctx, bu, 0, ""), "Bury")
 	want := beanspike.TubeStats{Name: "st", Urgent: 1, Ready: 2, Reserved: 1, Delayed: 1, Buried: 1, TotalJobs: 5}
-	if s := e.statsTube(q, "st"); *s != want {
-		t.Fatalf("StatsTube = %+v\nwant %+v", *s, want)
-	}
+	wantEqual(t, "StatsTube", want, *e.statsTube(q, "st"))
 	ok(t, q.Delete(e.ctx, urgent), "Delete")
 	ok(t, q.Delete(e.ctx, held), "Delete")
 	ok(t, q.Delete(e.ctx, bu), "Delete")
 	wantErr(t, q.Delete(e.ctx, bu), beanspike.ErrNotFound, "second Delete")
 	want = beanspike.TubeStats{Name: "st", Ready: 1, Delayed: 1, TotalJobs: 5, Deletes: 3}
-	if s := e.statsTube(q, "st"); *s != want {
-		t.Fatalf("StatsTube after 3 deletes = %+v\nwant %+v", *s, want)
-	}
+	wantEqual(t, "StatsTube after 3 deletes", want, *e.statsTube(q, "st"))
 	e.putS(q, "st", "more")
-	if s := e.statsTube(q, "st"); s.TotalJobs != 6 || s.Ready != 2 {
-		t.Fatalf("StatsTube after another Put = %+v, want 6 total jobs", s)
-	}
+	wantEqual(t, "StatsTube after another Put", beanspike.TubeStats{Ready: 2, TotalJobs: 6}, *e.statsTube(q, "st"),
+		only[beanspike.TubeStats]("Ready", "TotalJobs"))
 	// A tube outlives its jobs.
 	for {
 		j, err := e.poll(q, "st")
