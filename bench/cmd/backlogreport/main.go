@@ -120,7 +120,14 @@ type run struct {
 	backlogs []string                                 // names, in order
 	fill     map[string]time.Duration                 // time to put each backlog
 	metrics  map[string]map[string]map[string]float64 // backlog, operation, unit
-	refused  map[string]string                        // backlogs the store refused: why
+	refused  map[string]refusal                       // backlogs the store refused
+}
+
+// refusal is a backlog the store refused.
+type refusal struct {
+	put   int           // jobs put before the refusal; -1 if not said
+	after time.Duration // time from the start of the fill
+	err   string
 }
 
 var (
@@ -129,13 +136,14 @@ var (
 	whereLine   = regexp.MustCompile(`^\s+\S+\.go:\d+: (real server at .*|aerospiketest at .*|docker at .*)$`)
 	fillLine    = regexp.MustCompile(`^\s+\S+\.go:\d+: backlog of \d+ jobs put in (\S+)$`)
 	refusedLine = regexp.MustCompile(`^\s+\S+\.go:\d+: backlog of \d+ jobs on .*?, after (\S+): (.*)$`)
+	refusedPut  = regexp.MustCompile(`^the store refused a job after (\d+) were put: (.*)$`)
 )
 
 func parse(out string) run {
 	r := run{
 		fill:    map[string]time.Duration{},
 		metrics: map[string]map[string]map[string]float64{},
-		refused: map[string]string{},
+		refused: map[string]refusal{},
 	}
 	add := func(b string) {
 		if !slices.Contains(r.backlogs, b) {
@@ -179,7 +187,13 @@ func parse(out string) run {
 			}
 		} else if m := refusedLine.FindStringSubmatch(line); m != nil {
 			add(cur)
-			r.refused[cur] = m[2] + " (after " + m[1] + ")"
+			f := refusal{put: -1, err: m[2]}
+			f.after, _ = time.ParseDuration(m[1])
+			if p := refusedPut.FindStringSubmatch(m[2]); p != nil {
+				f.put, _ = strconv.Atoi(p[1])
+				f.err = p[2]
+			}
+			r.refused[cur] = f
 		}
 	}
 	return r
@@ -256,15 +270,15 @@ func table(w io.Writer, runs []run, backlogs []string, fillHead string, cols []c
 	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
 	fmt.Fprintf(w, "|---|%s\n", strings.Repeat("---:|", len(head)-1))
 	for _, b := range backlogs {
-		var why []string
+		var why []refusal
 		for _, r := range runs {
-			if msg, ok := r.refused[b]; ok {
-				why = append(why, msg)
+			if f, ok := r.refused[b]; ok {
+				why = append(why, f)
 			}
 		}
 		if len(why) > 0 && len(why) == countWith(runs, b) {
 			if refusals {
-				fmt.Fprintf(w, "| %s | refused in %d of %d runs: %s |\n", b, len(why), len(runs), why[0])
+				fmt.Fprintf(w, "| %s | %s |\n", b, refusedCell(why, len(runs)))
 			}
 			continue
 		}
@@ -289,6 +303,27 @@ func table(w io.Writer, runs []run, backlogs []string, fillHead string, cols []c
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
+}
+
+// refusedCell describes the refusals of a backlog in len(why) of n runs.
+func refusedCell(why []refusal, n int) string {
+	var puts, afters []float64
+	for _, f := range why {
+		if f.put >= 0 {
+			puts = append(puts, float64(f.put))
+		}
+		afters = append(afters, f.after.Seconds())
+	}
+	took := ""
+	if len(puts) > 0 {
+		took = fmt.Sprintf(" after %s jobs", cell(puts, func(lo, hi float64) string {
+			if lo == hi {
+				return strconv.Itoa(int(lo))
+			}
+			return fmt.Sprintf("%d–%d", int(lo), int(hi))
+		}))
+	}
+	return fmt.Sprintf("refused in %d of %d runs%s, %s into the fill: %s", len(why), n, took, cell(afters, secRange), why[0].err)
 }
 
 // countWith counts the runs that mention backlog b.

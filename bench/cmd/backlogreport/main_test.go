@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // sample is the shape of go test -v output of BenchmarkBacklog: one
@@ -59,8 +60,8 @@ func TestParse(t *testing.T) {
 			t.Errorf("%s %s = %v, want %v", c.op, c.unit, got, c.want)
 		}
 	}
-	if got := r.refused["1M"]; got != "the store refused a job after 173792 were put: index record full (after 7.1s)" {
-		t.Errorf("refused 1M: %q", got)
+	if got, want := r.refused["1M"], (refusal{put: 173792, after: 7100 * time.Millisecond, err: "index record full"}); got != want {
+		t.Errorf("refused 1M: %+v, want %+v", got, want)
 	}
 	if _, ok := r.metrics["1M"]; ok {
 		t.Error("metrics for the refused backlog")
@@ -70,6 +71,7 @@ func TestParse(t *testing.T) {
 func TestReport(t *testing.T) {
 	other := strings.Replace(sample, "43230 ns/op", "51000 ns/op", 1)
 	other = strings.Replace(other, "put in 0s", "put in 1.5s", 1)
+	other = strings.Replace(other, "after 7.1s: the store refused a job after 173792", "after 6.9s: the store refused a job after 173514", 1)
 	var b strings.Builder
 	if err := report(&b, []string{sample, other}); err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestReport(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"| 0 | 0–1.50 s | 43.2–51.0 µs | 104 µs | 108 µs | 3327 | 75.7k | 2.41 | 2.50 | 8.98 |",
-		"| 1M | refused in 2 of 2 runs: the store refused a job after 173792 were put",
+		"| 1M | refused in 2 of 2 runs after 173514–173792 jobs, 6.90–7.10 s into the fill: index record full |",
 		"| 0 | 2.10 | 6.36 | 7.63 | 0.0100 |",
 		"Target: real server at 127.0.0.1:3400, max-record-size 1048576 (1 MiB), 8 shards per tube.",
 	} {
