@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,15 @@ func (c *conn) serve() {
 		if !c.exec(&cmd) {
 			return
 		}
+		// Each reply is sent before the next command runs, as beanstalkd
+		// sends it: a client that has gone is noticed at the first reply
+		// that cannot be written, and the commands it sent after that
+		// one are not run.
+		if c.w.Buffered() > 0 {
+			if err := c.w.Flush(); err != nil {
+				return
+			}
+		}
 		if c.srv.shuttingDown.Load() && c.r.Buffered() == 0 && !c.holding(time.Now()) {
 			return
 		}
@@ -177,15 +187,19 @@ func (c *conn) readFull(p []byte) error {
 	return nil
 }
 
-// discard reads and drops n bytes.
+// discard reads and drops n bytes. Like readFull, it reads from the
+// socket only after prepareRead, so that the deadline a finished wait
+// left behind is never in force.
 func (c *conn) discard(n int64) error {
 	for n > 0 {
-		if c.r.Buffered() == 0 {
+		step := int64(c.r.Buffered())
+		if step == 0 {
 			if err := c.prepareRead(); err != nil {
 				return err
 			}
+			step = discardChunk
 		}
-		d, err := c.r.Discard(int(min(n, discardChunk)))
+		d, err := c.r.Discard(int(min(n, step)))
 		n -= int64(d)
 		if err != nil && !c.retry(err) {
 			return err
@@ -479,8 +493,8 @@ func (c *conn) put(cmd *command) bool {
 		c.srv.setRole(true)
 	}
 	size := int(cmd.size)
-	body := make([]byte, size+2)
-	if err := c.readFull(body); err != nil {
+	body, err := c.readBody(size + 2)
+	if err != nil {
 		return false
 	}
 	if body[size] != '\r' || body[size+1] != '\n' {
@@ -500,6 +514,38 @@ func (c *conn) put(cmd *command) bool {
 	}
 	c.replyUint("INSERTED ", uint64(id))
 	return true
+}
+
+// bodyChunk is what a put body's buffer starts at, and how much more a
+// body of unknown good faith gets before as much has arrived.
+const bodyChunk = 64 << 10
+
+// readBody reads a put body of n bytes (with its CRLF). Its buffer grows
+// as the bytes arrive, so that a client that announces a large body and
+// sends little of it makes the server hold only what it sent. A large
+// body abandoned half-way is given back to the operating system at once,
+// at most every freeEvery across the server.
+func (c *conn) readBody(n int) ([]byte, error) {
+	if n <= bodyChunk {
+		body := make([]byte, n)
+		return body, c.readFull(body)
+	}
+	body := make([]byte, 0, bodyChunk)
+	for len(body) < n {
+		if len(body) == cap(body) {
+			body = slices.Grow(body, min(n, 2*cap(body))-len(body))
+		}
+		m := min(cap(body), n) - len(body)
+		if err := c.readFull(body[len(body) : len(body)+m]); err != nil {
+			if cap(body) >= freeAbove {
+				body = nil
+				c.srv.freeMemory()
+			}
+			return nil, err
+		}
+		body = body[:len(body)+m]
+	}
+	return body, nil
 }
 
 // reserve runs reserve (timeout < 0) and reserve-with-timeout.
@@ -609,7 +655,10 @@ func (c *conn) watchHangup(cancel context.CancelFunc, hungUp *atomic.Bool) (stop
 		}
 		c.nc.SetReadDeadline(time.Now())
 		<-done
+		// The deadline that stopped the watch is in the past: the next
+		// read must not meet it.
 		c.armed = true
+		c.arm()
 	}
 }
 

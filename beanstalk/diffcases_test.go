@@ -17,6 +17,31 @@ type diffCase struct {
 func stats(conn int) step { return do(conn, "stats\r\n") }
 
 var diffCases = []diffCase{
+	// A put too big, pipelined behind a reserve that had to wait, is
+	// refused and the connection, with its reservation, goes on.
+	{name: "TooBigPutAfterWait", script: []step{
+		do(0, "put 5 0 100 1\r\na\r\n"),
+		do(0, "reserve\r\n"),
+		send(0, "reserve-with-timeout 1\r\nput 0 0 10 65536\r\n"+strings.Repeat("x", 100)),
+		recv(0, 3*time.Second),
+		step{conn: 0, send: strings.Repeat("x", 65436) + "\r\n", replies: 1},
+		do(0, "stats-job $1\r\n"),
+		do(0, "put 5 0 10 1\r\nb\r\n"),
+		do(0, "delete $1\r\n"),
+	}},
+	// Commands pipelined by a client that has gone stop at the first
+	// reply that cannot be written: the delete at the end is not run.
+	// (How many puts ran before it depends on when the peer's reset
+	// arrives; TestPipelinedAfterHangup bounds it.)
+	{name: "PipelinedAfterHangup", script: []step{
+		do(0, "use kept\r\n"),
+		do(0, "put 5 0 100 1\r\na\r\n"),
+		// The reserve holds the pipeline back until the client has gone.
+		send(1, "use gone\r\nreserve-with-timeout 1\r\n"+strings.Repeat("put 0 0 10 1\r\nx\r\n", 20)+"delete $1\r\n"),
+		hangup(1),
+		pause(1500 * time.Millisecond),
+		do(0, "stats-job $1\r\n"),
+	}},
 	{name: "PutReserveDelete", script: []step{
 		do(0, "put 5 0 10 3\r\nabc\r\n"),
 		do(0, "put 1 0 10 0\r\n\r\n"),

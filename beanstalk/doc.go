@@ -16,8 +16,19 @@
 //
 // # Commands
 //
-// Every command of beanstalkd's protocol.txt (version 1.12 and later) is
-// served, with beanstalkd's replies, error lines and YAML documents:
+// Every command of beanstalkd's protocol.txt is served, with the replies,
+// error lines and YAML documents of beanstalkd 1.12 (the version Debian 12
+// ships, against which the differential tests run). beanstalkd 1.13
+// differs in two places a client may see: it quotes the strings of its
+// YAML documents (name: "default"), and it answers BAD_FORMAT to a
+// reserve-with-timeout whose argument is negative, not a number or over
+// 2^31-1, which 1.12 reads as C's strtol does.
+//
+// Beanstalkd's protocol has no authentication and no encryption: anyone
+// who can reach the port can put, reserve, delete and pause. Listen on
+// loopback or a private network only.
+//
+// Commands:
 //
 //	put <pri> <delay> <ttr> <bytes>   use <tube>
 //	reserve                           reserve-with-timeout <seconds>
@@ -40,8 +51,11 @@
 // line ends at its first CR only if a LF follows; reserve-with-timeout
 // and kick read their argument as C's strtol and strtoul do; a put whose
 // size exceeds the maximum job size is answered JOB_TOO_BIG after its
-// body is read and discarded; a body not followed by CRLF is answered
-// EXPECTED_CRLF. Delays, TTRs and pauses are whole seconds, and a TTR of
+// body is read and discarded, and the connection goes on; a body not
+// followed by CRLF is answered EXPECTED_CRLF. Each reply is written
+// before the next command runs, so that, as with beanstalkd, the
+// commands a client pipelined before it went away stop at the first
+// reply that cannot be written. Delays, TTRs and pauses are whole seconds, and a TTR of
 // 0 becomes 1.
 //
 // What the Queue contract does not carry, the front end keeps itself:
@@ -86,7 +100,11 @@
 //
 // A connection holds at most a 4 KiB read buffer, a 4 KiB write buffer
 // and the body of the put it is reading, bounded by [WithMaxJobSize]
-// (default 65535 bytes, as beanstalkd's -z). [WithIdleTimeout] closes
+// (default 65535 bytes, as beanstalkd's -z). A body's buffer grows as its
+// bytes arrive (up to twice what arrived), so that announcing a large
+// body costs nothing until it is sent; the memory of a large body whose
+// client went away half-way is given back to the operating system at
+// once (at most once a second). [WithIdleTimeout] closes
 // connections that send nothing for a while; it is off by default, as in
 // beanstalkd. [Server.SetDraining] puts the server in drain mode, as
 // beanstalkd's SIGUSR1 does. [Server.Shutdown] stops accepting, drains,

@@ -424,3 +424,68 @@ func TestDeadlineSoonLapse(t *testing.T) {
 		}
 	}
 }
+
+// A client that pipelines commands and hangs up has them run only until a
+// reply cannot be written, as beanstalkd does (it stops after one or two
+// puts): not the whole pipeline.
+func TestPipelinedAfterHangup(t *testing.T) {
+	srv, addr, q := frontEndWithStore(t)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reserve holds the pipeline back until the client has gone.
+	const puts = 500
+	if _, err := io.WriteString(nc, "use gone\r\nreserve-with-timeout 1\r\n"+strings.Repeat("put 0 0 10 1\r\nx\r\n", puts)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the connection to be served", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.totalConns > 0
+	})
+	nc.Close()
+	var last int
+	waitFor(t, "the connection to end", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.conns) == 0
+	})
+	last = readyJobs(t, q, "gone")
+	if last >= 10 {
+		t.Fatalf("%d of %d pipelined puts ran after their client hung up", last, puts)
+	}
+	t.Logf("%d puts ran", last)
+}
+
+// A client that announces a large body and sends a little of it makes the
+// server allocate about what it sent, not what it announced.
+func TestAnnouncedBodyNotAllocated(t *testing.T) {
+	srv, addr, _ := frontEndWithStore(t, WithMaxJobSize(64<<20))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 4 {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(nc, "put 0 0 10 67108864\r\n"+strings.Repeat("x", 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+	}
+	waitFor(t, "the connections to end", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.totalConns == 4 && len(srv.conns) == 0
+	})
+	runtime.ReadMemStats(&after)
+	// 256 MiB if the announced bodies were allocated; about 8 MiB as
+	// bodies grow with what arrives (the rest is other tests' noise).
+	if got := after.TotalAlloc - before.TotalAlloc; got > 128<<20 {
+		t.Fatalf("4 clients that sent 1 MiB of a 64 MiB body made the server allocate %d MiB", got>>20)
+	}
+	if srv.frees.Load() == 0 {
+		t.Fatal("the memory of abandoned bodies was not given back")
+	}
+}

@@ -97,6 +97,8 @@ type Server struct {
 
 	draining     atomic.Bool
 	shuttingDown atomic.Bool
+	lastFree     atomic.Int64  // when freeMemory last ran (Unix ns)
+	frees        atomic.Uint64 // how many times it gave memory back
 
 	cmdCounts [numOps]atomic.Uint64
 	timeouts  atomic.Uint64
@@ -486,4 +488,25 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// freeAbove is the buffer of an abandoned put body large enough to be
+// given back to the operating system at once; freeEvery spaces those
+// returns, which cost a garbage collection.
+const (
+	freeAbove = 1 << 20
+	freeEvery = time.Second
+)
+
+// freeMemory returns the memory of abandoned put bodies to the operating
+// system at once, instead of over the minutes the runtime's scavenger
+// would take, unless it did so less than freeEvery ago.
+func (s *Server) freeMemory() {
+	now := time.Now().UnixNano()
+	last := s.lastFree.Load()
+	if now-last < int64(freeEvery) || !s.lastFree.CompareAndSwap(last, now) {
+		return
+	}
+	debug.FreeOSMemory()
+	s.frees.Add(1)
 }

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/beanspike/beanspike"
@@ -78,7 +81,12 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		bsAt   string
 	)
 	if *bsAddr != "" {
-		bs, err = beanstalk.NewServer(newClient, beanstalk.WithMaxJobSize(*maxBody), beanstalk.WithLogger(log))
+		// beanstalkd's own default (-z 65535), unless -max-body says.
+		bsMax := min(beanstalk.DefaultMaxJobSize, *maxBody)
+		if bodySet {
+			bsMax = *maxBody
+		}
+		bs, err = beanstalk.NewServer(newClient, beanstalk.WithMaxJobSize(bsMax), beanstalk.WithLogger(log))
 		if err != nil {
 			srv.Close()
 			return err
@@ -93,16 +101,32 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		go func() { bsDone <- bs.Serve(l) }()
 	}
 
+	// SIGUSR1 puts the beanstalk port in drain mode, as it does
+	// beanstalkd: put is answered DRAINING from then on.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+
 	log.Info("beanspike serving", "store", what, "remote", addr.String(), "beanstalk", bsAt)
 	if a.ready != nil {
 		a.ready(addr.String(), bsAt)
 	}
 
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-bsDone:
-		bsDone = nil
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case serveErr = <-bsDone:
+			bsDone = nil
+			break wait
+		case <-usr1:
+			if bs != nil && !bs.Draining() {
+				bs.SetDraining(true)
+				log.Info("beanspike draining: the beanstalk port refuses put")
+			}
+		}
 	}
 	log.Info("beanspike shutting down", "grace", *grace)
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
