@@ -1,6 +1,7 @@
 package aerospiketest_test
 
 import (
+	"fmt"
 	"testing"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
@@ -27,15 +28,18 @@ func TestBatchGet(t *testing.T) {
 			}
 			continue
 		}
-		if r == nil || r.Bins["i"] != i || r.Bins["s"] != "v" {
-			t.Errorf("key %d: got %v", i, r)
+		if r == nil {
+			t.Errorf("key %d: no record", i)
+			continue
 		}
+		expectEqual(t, fmt.Sprintf("key %d", i), r.Bins, as.BinMap{"i": i, "s": "v"})
 	}
 	recs, err = tg.client.BatchGet(nil, keys, "s")
 	noErr(t, err)
-	if recs[1] == nil || len(recs[1].Bins) != 1 {
-		t.Errorf("BatchGet bins: %v", recs[1])
+	if recs[1] == nil {
+		t.Fatal("BatchGet(s): no record for key 1")
 	}
+	expectEqual(t, "BatchGet(s)", recs[1].Bins, as.BinMap{"s": "v"})
 	exists, err := tg.client.BatchExists(nil, keys)
 	noErr(t, err)
 	for i, e := range exists {
@@ -74,17 +78,20 @@ func TestBatchOperateAndDelete(t *testing.T) {
 	} else {
 		expectEqual(t, "batch add", br(0).Record.Bins["n"], as.OpResults{nil, 6})
 	}
-	if br(1).ResultCode != types.OK || br(1).Record.Bins["m"] != 1 {
-		t.Errorf("batch map put: %v %v", br(1).ResultCode, br(1).Record)
+	if br(1).ResultCode != types.OK {
+		t.Errorf("batch map put: %v", br(1).ResultCode)
+	} else {
+		expectEqual(t, "batch map put", br(1).Record.Bins, as.BinMap{"m": 1, "n": nil})
 	}
 	if br(2).ResultCode != types.KEY_NOT_FOUND_ERROR {
 		t.Errorf("batch update-only on missing key: %v", br(2).ResultCode)
 	}
-	if br(3).Record == nil || br(3).Record.Bins["n"] != 6 {
-		t.Errorf("batch read: %v", br(3).Record)
-	}
-	if br(4).Record == nil || br(4).Record.Bins["m"] != 1 {
-		t.Errorf("batch read ops: %v", br(4).Record)
+	for i, want := range map[int]as.BinMap{3: {"n": 6}, 4: {"m": 1}} {
+		if br(i).Record == nil {
+			t.Errorf("batch read %d: no record (%v)", i, br(i).ResultCode)
+			continue
+		}
+		expectEqual(t, fmt.Sprintf("batch read %d", i), br(i).Record.Bins, want)
 	}
 
 	res, err := tg.client.BatchDelete(nil, nil, []*as.Key{k1, k2, k3})

@@ -27,8 +27,10 @@
 //     transaction-pending-limit) concurrent writes to one key fail with
 //     KEY_BUSY (14). A FaultDelay on writes holds the record lock, which makes
 //     the limit easy to reach.
-//   - Namespaces: WithNamespace configures names, default TTL and the maximum
-//     record size (default 8 MiB, as Aerospike 7.1+).
+//   - Namespaces: WithNamespace configures names, default TTL,
+//     max-record-size (default 1 MiB, as Aerospike's default), nsup-period
+//     (default 0, as Aerospike's) and allow-ttl-without-nsup; the info
+//     command set-config changes the last three at run time.
 //
 // # Supported
 //
@@ -36,30 +38,57 @@
 //	----------------  ---------------------------------------------------------------
 //	Tending           info build, node, partition-generation, peers-generation,
 //	                  peers-clear-std, replicas, service-clear-std, user-agent-set,
-//	                  features, namespaces, namespace/<ns>, statistics, version;
-//	                  info on data connections (keep-alive "build")
-//	Records           Get (all/some bins), GetHeader, Exists, Put, Delete (durable
-//	                  flag accepted), Touch, Add, Append, Prepend, Operate
+//	                  features, namespaces, namespace/<ns> (max-record-size in
+//	                  bytes, nsup-period in seconds, allow-ttl-without-nsup as
+//	                  configured), sets, sets/<ns>, sets/<ns>/<set>, statistics,
+//	                  version, set-config (max-record-size, nsup-period,
+//	                  allow-ttl-without-nsup); info on data connections
+//	                  (keep-alive "build")
+//	Records           Get (all/some bins), GetHeader, Exists, Put, Delete, Touch,
+//	                  Add, Append, Prepend, Operate
 //	Write policy      RecordExistsAction UPDATE, UPDATE_ONLY, REPLACE, REPLACE_ONLY,
 //	                  CREATE_ONLY; EXPECT_GEN_EQUAL, EXPECT_GEN_GT; TTL 0 (namespace
 //	                  default), -1 (never), -2 (unchanged), n seconds (max 10 years);
+//	                  a write that sets a TTL (n seconds, or 0 with a default TTL)
+//	                  in a namespace with nsup-period 0 and no
+//	                  allow-ttl-without-nsup fails with FORBIDDEN (22);
 //	                  RespondPerEachOp; SendKey (key stored and returned by scans)
 //	Records metadata  16-bit generation incremented per write (wraps to 1),
-//	                  last-update time, void time, set name, stored key
-//	Record size       rejected with RECORD_TOO_BIG (13) above the namespace limit;
-//	                  size = 16 + len(set) + len(stored key) + per bin
-//	                  (len(name) + 2 + particle size; lists/maps by msgpack size)
+//	                  last-update time (whole milliseconds), void time, set name,
+//	                  stored key
+//	Record size       the length of the record's storage image, measured against
+//	                  Aerospike 8.1 at the limit: 40 bytes, the set name and a
+//	                  length byte, the stored key and a uvarint length, 4 bytes
+//	                  of void time if it expires, and per bin its name and a
+//	                  length byte, a type byte and the value (integers in 1, 2,
+//	                  4 or 8 bytes and a size byte, 8 for negative ones; floats
+//	                  8; booleans 1; strings and blobs 4 + length; lists and
+//	                  maps 4 + msgpack size); above max-record-size a write
+//	                  fails with RECORD_TOO_BIG (13)
+//	Set names         at most 63 bytes and 4,095 per namespace (never released):
+//	                  a write that would create a record in a longer or one more
+//	                  set fails with PARAMETER_ERROR (4)
 //	CDT lists         all list ops (append, insert, pop, remove, set, trim, clear,
 //	                  increment, sort, size, get, get/remove by index, rank, value,
 //	                  value list, value interval, relative rank), ordered and
-//	                  unordered lists, write flags, return types, INVERTED
+//	                  unordered lists, write flags, return types, INVERTED; rank
+//	                  ranges of unordered lists select and order their values
+//	                  as the server's heap does (from the highest rank of the
+//	                  range down when it is nearer the low end, up otherwise)
 //	CDT maps          all map ops (set type, add/put/replace and items, increment,
 //	                  decrement, clear, size, get/remove by key, key list, key
 //	                  interval, key-relative index, index, rank, value, value list,
 //	                  value interval, value-relative rank), UNORDERED, KEY_ORDERED,
 //	                  KEY_VALUE_ORDERED, write flags (create-only, update-only,
 //	                  no-fail, partial), return types, INVERTED, INF and WILDCARD
-//	CDT contexts      list index/rank/value, map index/rank/key/value, create flags
+//	CDT contexts      list index/rank/value, map index/rank/key/value; a context
+//	                  that leads to no element (missing key, index, rank or
+//	                  value, or a container of the other kind) fails with
+//	                  OP_NOT_APPLICABLE (26); a read through a context of a
+//	                  missing bin reads nothing; on modify ops a create flag
+//	                  creates the missing container at its own level in the
+//	                  flag's order and an element that the op fills in (in
+//	                  the op's order) or, left empty, drops
 //	Expressions       filters on single-record, batch, scan and query commands;
 //	                  comparisons, and/or/not/exclusive, regex, arithmetic, bitwise
 //	                  integer ops, min/max, cond, let/var, bin and key reads, bin
@@ -76,10 +105,13 @@
 //	                  LIST, MAPKEYS, MAPVALUES, with context or expression),
 //	                  Equal and Range filters; info sindex-create, sindex-delete,
 //	                  sindex-exists, sindex-list, sindex-stat, sindex/<ns>/<name>
-//	                  in both the pre-8.1 and the 8.1 syntax
-//	Truncate          truncate and truncate-namespace, with or without lut
-//	Compression       compressed requests (proto type 4, zlib); responses are
-//	                  never compressed
+//	                  in both the pre-8.1 and the 8.1 syntax; creating an index
+//	                  again with the same definition is OK, with another one
+//	                  INDEX_FOUND (200); a definition created under a new name
+//	                  takes that name; dropping a missing index is OK
+//	Truncate          truncate and truncate-namespace, with or without lut:
+//	                  records last updated strictly before the truncation's
+//	                  millisecond go
 //
 // Secondary indexes are evaluated at query time against the stored records,
 // so they are always fully built (load_pct=100). Within a partition, records
@@ -92,6 +124,11 @@
 //	----------------------------------------  ----------------------------------------
 //	UDFs (Execute, BatchExecute, query UDFs)  UNSUPPORTED_FEATURE (16)
 //	Multi-record transactions (Txn)           UNSUPPORTED_FEATURE (16)
+//	Durable deletes (delete, delete op)       ENTERPRISE_ONLY (25), as Community
+//	                                          Edition answers
+//	Compressed requests (proto type 4)        ENTERPRISE_ONLY (25), as Community
+//	                                          Edition answers; responses are never
+//	                                          compressed
 //	Bit and HLL operations/expressions        UNSUPPORTED_FEATURE (16)
 //	Geo filters and geo expressions           UNSUPPORTED_FEATURE (16)
 //	Background query writes (QueryExecute)    UNSUPPORTED_FEATURE (16)
@@ -108,21 +145,26 @@
 // # Differences from a real server
 //
 // Evictions, nsup, durability, replication and cluster changes are not
-// modelled. Where Aerospike's behaviour is not visible through the client
-// source or its tests (for example the exact error for a CDT context that
-// does not exist, taken here as ELEMENT_NOT_FOUND (23)), the server follows
-// Aerospike's documentation; the differential tests are the arbiter when run
-// against a real server.
+// modelled: records expire as they are read, whatever nsup-period says.
+// Where a behaviour is not covered by the differential tests, which were
+// checked against Aerospike Community Edition 8.1.2.0, the server follows
+// Aerospike's source and documentation; the differential tests are the
+// arbiter when run against a real server. Unordered maps are kept in key
+// order, where a real server keeps their insertion order.
 //
 // Costs follow a real server's shape closely enough for benchmarks: maps
 // are kept sorted by key, and each map keeps a value-order index (built on
-// first use), so key, rank and value lookups are binary searches. A write
-// copies only the bins it modifies and, within a modified map, its entry
-// array (a memory move, as a real server rewrites the record), except
-// that a write which appends entries, or removes the first or the last,
-// shares the array with the stored map (a high-water mark shared by the
-// maps that use the array keeps a slot from being claimed twice); record
-// sizes and map encodings are cached per stored value. Each connection
+// first use), so key, rank and value lookups are binary searches. Every
+// write writes the whole record, as a real server does: it builds the
+// record's storage image, whose length is checked against
+// max-record-size, so a write costs in proportion to the record, however
+// little it changes. The values themselves are copy-on-write: a write
+// copies the bins it modifies and, within a modified map, its entry array,
+// except that a write which appends entries, or removes the first or the
+// last, shares the array with the stored map (a high-water mark shared by
+// the maps that use the array keeps a slot from being claimed twice);
+// record sizes and map encodings are cached per stored value, and an
+// unchanged map's cached encoding goes into the image as a copy. Each connection
 // keeps its read buffer, request body, parsed message, batch entries and
 // response buffer from one request to the next, and a response goes out in
 // one write, so that a small command costs little beyond the values it

@@ -39,9 +39,7 @@ func TestPutGet(t *testing.T) {
 	expectEqual(t, "bins", rec.Bins, bins)
 	rec, err = tg.client.Get(nil, k, "str", "missing")
 	noErr(t, err)
-	if len(rec.Bins) != 1 || rec.Bins["str"] != "hello" {
-		t.Errorf("Get(str, missing) = %v", rec.Bins)
-	}
+	expectEqual(t, "Get(str, missing)", rec.Bins, as.BinMap{"str": "hello"})
 	hdr, err := tg.client.GetHeader(nil, k)
 	noErr(t, err)
 	if len(hdr.Bins) != 0 || hdr.Generation != 1 {
@@ -240,9 +238,7 @@ func TestOperateBasic(t *testing.T) {
 		as.GetOp(),
 	)
 	noErr(t, err)
-	if rec.Bins["a"] != 5 || rec.Bins["s"] != "wx" {
-		t.Fatalf("operate bins %#v", rec.Bins)
-	}
+	expectEqual(t, "operate bins", rec.Bins, as.BinMap{"a": 5, "s": "wx"})
 	if rec.Generation != 1 {
 		t.Errorf("generation %d, want 1", rec.Generation)
 	}

@@ -4,6 +4,10 @@
 // server outside the client's process:
 //
 //	go run ./backend/aerospike/aerospiketest/cmd/aerospiketest [-addr 127.0.0.1:3000] [-namespace test]
+//		[-max-record-size 1048576] [-nsup-period 0s] [-allow-ttl-without-nsup]
+//
+// The namespace settings default to Aerospike's defaults; records with a
+// TTL need a nonzero -nsup-period or -allow-ttl-without-nsup.
 //
 // It serves until interrupted (SIGINT or SIGTERM). Data lives in memory
 // only and goes with the process.
@@ -40,6 +44,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs.SetOutput(errOut)
 	addr := fs.String("addr", "127.0.0.1:3000", "host:port to listen on")
 	ns := fs.String("namespace", aerospiketest.DefaultNamespace, "namespace to serve")
+	maxRecord := fs.Int("max-record-size", aerospiketest.DefaultMaxRecordSize, "the namespace's max-record-size in bytes")
+	nsup := fs.Duration("nsup-period", 0, "the namespace's nsup-period, in whole seconds")
+	allowTTL := fs.Bool("allow-ttl-without-nsup", false, "accept TTLs with a zero nsup-period")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,7 +54,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	srv, err := aerospiketest.NewServer(aerospiketest.WithAddr(*addr),
-		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{Name: *ns}))
+		aerospiketest.WithNamespace(aerospiketest.NamespaceConfig{
+			Name: *ns, MaxRecordSize: *maxRecord, NsupPeriod: *nsup, AllowTTLWithoutNsup: *allowTTL,
+		}))
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,8 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		{"-namespace", ""},
 		{"extra"},
 		{"-nosuchflag"},
+		{"-max-record-size", "9000000"},
+		{"-nsup-period", "1500ms"},
 	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
