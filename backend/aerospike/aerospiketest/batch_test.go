@@ -10,7 +10,7 @@ import (
 
 func TestBatchGet(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	var keys []*as.Key
 	for i := range 10 {
 		k := tg.key(t, set, i)
@@ -56,7 +56,7 @@ func TestBatchGet(t *testing.T) {
 
 func TestBatchOperateAndDelete(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k1, k2, k3 := tg.key(t, set, 1), tg.key(t, set, 2), tg.key(t, set, 3)
 	noErr(t, tg.client.Put(nil, k1, as.BinMap{"n": 1}))
 	pol := as.NewMapPolicy(as.MapOrder.KEY_ORDERED, as.MapWriteMode.UPDATE)
@@ -117,7 +117,7 @@ func TestBatchOperateAndDelete(t *testing.T) {
 
 func TestBatchFilter(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	var keys []*as.Key
 	for i := range 6 {
 		k := tg.key(t, set, i)

@@ -10,7 +10,7 @@ import (
 
 func TestListBasicOps(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "l")
+	k := tg.key(t, tg.set(t), "l")
 	rec, err := tg.client.Operate(nil, k,
 		as.ListAppendOp("l", 1),
 		as.ListAppendOp("l", 2, 3),
@@ -61,7 +61,7 @@ func TestListBasicOps(t *testing.T) {
 
 func TestListByValueRankIndex(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "l")
+	k := tg.key(t, tg.set(t), "l")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"l": []any{5, 1, 4, 1, 9, 2}}))
 	rec, err := tg.client.Operate(nil, k,
 		as.ListGetByValueOp("l", 1, as.ListReturnTypeIndex),
@@ -102,7 +102,7 @@ func TestListByValueRankIndex(t *testing.T) {
 // return ranks in order.
 func TestListRankRangeOrder(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	cases := []struct {
 		list []any
 		ops  []*as.Operation
@@ -173,7 +173,7 @@ func TestListRankRangeOrder(t *testing.T) {
 
 func TestListSortAndOrdered(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "l")
+	k := tg.key(t, tg.set(t), "l")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"l": []any{3, "b", 1, 3, "a", 2.5, []any{1}, nil, true}}))
 	rec, err := tg.client.Operate(nil, k,
 		as.ListSortOp("l", as.ListSortFlagsDropDuplicates),
@@ -183,7 +183,7 @@ func TestListSortAndOrdered(t *testing.T) {
 	// Aerospike order: NIL < BOOL < INT < STRING < LIST < MAP < BYTES < DOUBLE.
 	expectEqual(t, "sorted", rec.Bins["l"], []any{nil, true, 1, 3, "a", "b", []any{1}, 2.5})
 
-	k2 := tg.key(t, uniqueSet(t), "o")
+	k2 := tg.key(t, tg.set(t), "o")
 	ordered := as.NewListPolicy(as.ListOrderOrdered, as.ListWriteFlagsDefault)
 	rec, err = tg.client.Operate(nil, k2,
 		as.ListAppendWithPolicyOp(ordered, "l", 5, 1, 3),
@@ -206,7 +206,7 @@ func TestListSortAndOrdered(t *testing.T) {
 
 func TestListBinType(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "l")
+	k := tg.key(t, tg.set(t), "l")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"i": 1}))
 	_, err := tg.client.Operate(nil, k, as.ListAppendOp("i", 1))
 	wantCode(t, err, types.BIN_TYPE_ERROR)

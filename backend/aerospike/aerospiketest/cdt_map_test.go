@@ -30,7 +30,7 @@ func expectEqual(t *testing.T, what string, got, want any) {
 // (cdt_map_test.go in aerospike-client-go).
 func TestMapPutItemsModes(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	putMode := as.DefaultMapPolicy()
 	addMode := as.NewMapPolicy(as.MapOrder.KEY_ORDERED, as.MapWriteMode.CREATE_ONLY)
 	updateMode := as.NewMapPolicy(as.MapOrder.KEY_ORDERED, as.MapWriteMode.UPDATE_ONLY)
@@ -54,7 +54,7 @@ func TestMapPutItemsModes(t *testing.T) {
 
 func TestMapKeyOrderedListValues(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	pol := as.NewMapPolicy(as.MapOrder.KEY_ORDERED, as.MapWriteMode.UPDATE)
 	_, err := tg.client.Operate(nil, k,
 		as.MapPutOp(pol, "m", "mk2", []any{"v2.0", "v2.1"}),
@@ -68,7 +68,7 @@ func TestMapKeyOrderedListValues(t *testing.T) {
 
 func TestMapSwitchOrder(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	rec, err := tg.client.Operate(nil, k,
 		as.MapPutOp(as.DefaultMapPolicy(), "m", 4, 1),
 		as.MapPutOp(as.DefaultMapPolicy(), "m", 3, 2),
@@ -94,7 +94,7 @@ func TestMapSwitchOrder(t *testing.T) {
 
 func TestMapRankValueOps(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	items := map[any]any{"Charlie": 55, "Jim": 98, "John": 76, "Harry": 82}
 	_, err := tg.client.Operate(nil, k, as.MapPutItemsOp(as.DefaultMapPolicy(), "m", items))
 	noErr(t, err)
@@ -138,7 +138,7 @@ func TestMapRankValueOps(t *testing.T) {
 
 func TestMapInverted(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	items := map[any]any{"Charlie": 55, "Jim": 98, "John": 76, "Harry": 82}
 	_, err := tg.client.Operate(nil, k, as.MapPutItemsOp(as.DefaultMapPolicy(), "m", items))
 	noErr(t, err)
@@ -168,7 +168,7 @@ func TestMapInverted(t *testing.T) {
 
 func TestMapRemoveOps(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	items := map[any]any{"Charlie": 55, "Jim": 98, "John": 76, "Harry": 82, "Sally": 79, "Lenny": 84, "Abe": 88}
 	rec, err := tg.client.Operate(nil, k,
 		as.MapPutItemsOp(as.DefaultMapPolicy(), "m", items),
@@ -189,7 +189,7 @@ func TestMapRemoveOps(t *testing.T) {
 	expectEqual(t, "remove by value", res[4], []any{"Charlie"})
 	expectEqual(t, "size", res[5], 3)
 
-	k2 := tg.key(t, uniqueSet(t), "m2")
+	k2 := tg.key(t, tg.set(t), "m2")
 	rec, err = tg.client.Operate(nil, k2,
 		as.MapPutItemsOp(as.DefaultMapPolicy(), "m", items),
 		as.MapRemoveByKeyRangeOp("m", "J", "K", as.MapReturnType.COUNT),
@@ -207,7 +207,7 @@ func TestMapRemoveOps(t *testing.T) {
 
 func TestMapKeyValueOrderedRank(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	pol := as.NewMapPolicy(as.MapOrder.KEY_VALUE_ORDERED, as.MapWriteMode.UPDATE)
 	_, err := tg.client.Operate(nil, k, as.MapPutItemsOp(pol, "m", map[any]any{"p1": 0, "p2": 0, "p3": 0, "p4": 0}))
 	noErr(t, err)
@@ -231,7 +231,7 @@ func TestMapKeyValueOrderedRank(t *testing.T) {
 
 func TestMapWriteFlags(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	items := map[any]any{0: 17, 4: 2, 5: 15, 9: 10}
 	_, err := tg.client.Operate(nil, k,
 		as.MapPutItemsOp(as.DefaultMapPolicy(), "a", items),
@@ -268,7 +268,7 @@ func TestMapWriteFlags(t *testing.T) {
 
 func TestMapInfinityWildcard(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "m")
+	k := tg.key(t, tg.set(t), "m")
 	_, err := tg.client.Operate(nil, k,
 		as.MapPutItemsOp(as.DefaultMapPolicy(), "m", map[any]any{0: 17, 4: 2, 5: 15, 9: 10}),
 		as.MapPutItemsOp(as.DefaultMapPolicy(), "w", map[any]any{4: []any{"John", 55}, 5: []any{"Jim", 95}, 9: []any{"Joe", 80}}),
@@ -287,7 +287,7 @@ func TestMapInfinityWildcard(t *testing.T) {
 // with list values.
 func TestMapQueueShapes(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "q")
+	k := tg.key(t, tg.set(t), "q")
 	pol := as.NewMapPolicyWithFlags(as.MapOrder.KEY_ORDERED, as.MapWriteFlagsDefault)
 	items := map[any]any{
 		"job-a": []any{30, "a"},
@@ -358,7 +358,7 @@ func TestMapQueueShapes(t *testing.T) {
 
 func TestMapNestedContext(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "n")
+	k := tg.key(t, tg.set(t), "n")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"m": map[any]any{
 		"key1": map[any]any{"key11": 9, "key12": 4},
 		"key2": map[any]any{"key21": 3, "key22": 5},
@@ -386,7 +386,7 @@ func TestMapNestedContext(t *testing.T) {
 // (as the op's policy orders it) or, left empty, drops.
 func TestMapContextCreate(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "c")
+	k := tg.key(t, tg.set(t), "c")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"m": map[any]any{"a": map[any]any{"z": 1}}}))
 	keyOrdered := as.NewMapPolicy(as.MapOrder.KEY_ORDERED, as.MapWriteMode.UPDATE)
 	rec, err := tg.client.Operate(nil, k,
@@ -440,7 +440,7 @@ func TestMapContextCreate(t *testing.T) {
 // and that a read through a context of a missing bin reads nothing.
 func TestContextNotApplicable(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "c")
+	k := tg.key(t, tg.set(t), "c")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{
 		"m": map[any]any{"a": map[any]any{"x": 1}, "b": []any{1, 2}},
 		"l": []any{[]any{1}, map[any]any{"z": 1}},

@@ -10,7 +10,7 @@ import (
 
 func TestFilterExpressions(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "f")
 	wp := as.NewWritePolicy(0, 1000)
 	wp.SendKey = true
@@ -85,7 +85,7 @@ func TestFilterExpressions(t *testing.T) {
 
 func TestExpressionOps(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "e")
+	k := tg.key(t, tg.set(t), "e")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 5, "b": 7}))
 	rec, err := tg.client.Operate(nil, k,
 		as.ExpReadOp("sum", as.ExpNumAdd(as.ExpIntBin("a"), as.ExpIntBin("b")), as.ExpReadFlagDefault),

@@ -1,8 +1,6 @@
 package aerospiketest_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"strconv"
@@ -28,6 +26,7 @@ type target struct {
 	client *as.Client
 	srv    *aerospiketest.Server // nil against a real server
 	ns     string
+	sets   int // sets handed out by set
 }
 
 // real reports whether the target is a real Aerospike server.
@@ -88,20 +87,36 @@ func newTarget(t testing.TB, opts ...aerospiketest.Option) *target {
 	return tg
 }
 
-// uniqueSet returns a set name unique to the test.
-func uniqueSet(t testing.TB) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
+// set returns a set name for t: the test's name and how many sets it
+// asked for so far. The names are the same on every run, so that runs
+// against a long-lived server use a fixed number of set names (a
+// namespace holds 4,095 until the server restarts). The set is truncated
+// before the test uses it, removing what an interrupted earlier run left,
+// and when the test ends.
+func (tg *target) set(t testing.TB) string {
+	t.Helper()
+	tg.sets++
 	name := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
 			return r
 		}
 		return '_'
 	}, t.Name())
-	if len(name) > 40 {
-		name = name[len(name)-40:]
+	if len(name) > 55 {
+		name = name[len(name)-55:]
 	}
-	return name + "_" + hex.EncodeToString(b[:])
+	name += "_" + strconv.Itoa(tg.sets)
+	tg.truncate(t, name)
+	t.Cleanup(func() { tg.truncate(t, name) })
+	return name
+}
+
+// truncate removes every record of set.
+func (tg *target) truncate(t testing.TB, set string) {
+	t.Helper()
+	if err := tg.client.Truncate(nil, tg.ns, set, nil); err != nil {
+		t.Fatalf("Truncate(%s): %v", set, err)
+	}
 }
 
 func (tg *target) key(t testing.TB, set string, k any) *as.Key {

@@ -53,9 +53,9 @@ func putN(t *testing.T, tg *target, set string, n int) {
 
 func TestScanPartitions(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	putN(t, tg, set, 30)
-	noErr(t, tg.client.Put(nil, tg.key(t, uniqueSet(t), "other"), as.BinMap{"i": -1}))
+	noErr(t, tg.client.Put(nil, tg.key(t, tg.set(t), "other"), as.BinMap{"i": -1}))
 
 	recs := collect(t)(tg.client.ScanPartitions(nil, as.NewPartitionFilterAll(), tg.ns, set))
 	expectEqual(t, "scan", intsOf(recs, "i"), seq(0, 30))
@@ -81,7 +81,7 @@ func TestScanPartitions(t *testing.T) {
 
 func TestScanPaging(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	putN(t, tg, set, 23)
 	pf := as.NewPartitionFilterAll()
 	sp := as.NewScanPolicy()
@@ -102,7 +102,7 @@ func TestScanPaging(t *testing.T) {
 
 func TestQueryPartitionsIndex(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	putN(t, tg, set, 40)
 	idxI, idxS := set+"_i", set+"_s"
 	task, err := tg.client.CreateIndex(nil, tg.ns, set, idxI, "i", as.NUMERIC)
@@ -173,7 +173,7 @@ func TestQueryPartitionsIndex(t *testing.T) {
 // dropping a missing index is not an error.
 func TestIndexCreate(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	putN(t, tg, set, 3)
 	name := set + "_i"
 	task, err := tg.client.CreateIndex(nil, tg.ns, set, name, "i", as.NUMERIC)
@@ -205,7 +205,7 @@ func TestIndexCreate(t *testing.T) {
 
 func TestQueryMissingIndex(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	putN(t, tg, set, 3)
 	stmt := as.NewStatement(tg.ns, set)
 	noErr(t, stmt.SetFilter(as.NewRangeFilter("nobin", 1, 2)))
@@ -225,7 +225,7 @@ func TestQueryMissingIndex(t *testing.T) {
 
 func TestTruncate(t *testing.T) {
 	tg := newTarget(t)
-	set, other := uniqueSet(t), uniqueSet(t)
+	set, other := tg.set(t), tg.set(t)
 	putN(t, tg, set, 5)
 	noErr(t, tg.client.Put(nil, tg.key(t, other, 1), as.BinMap{"a": 1}))
 	// Records updated in the truncation's millisecond survive it
@@ -264,7 +264,7 @@ func TestTruncate(t *testing.T) {
 // in the truncation's millisecond survives.
 func TestTruncateMillisecond(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, 1)
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1}))
 	rec, err := tg.client.Operate(nil, k, as.ExpReadOp("lut", as.ExpLastUpdate(), as.ExpReadFlagDefault))
@@ -304,7 +304,7 @@ func TestTruncateMillisecond(t *testing.T) {
 
 func TestQueryCollectionAndExpressionIndex(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	putN(t, tg, set, 12)
 	idxL, idxE := set+"_l", set+"_e"
 	task, err := tg.client.CreateComplexIndex(nil, tg.ns, set, idxL, "l", as.NUMERIC, as.ICT_LIST)

@@ -18,7 +18,7 @@ import (
 
 func TestPutGet(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "k1")
 	bins := as.BinMap{
 		"int":   42,
@@ -61,7 +61,7 @@ func TestPutGet(t *testing.T) {
 
 func TestKeyTypesAndSendKey(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	wp := as.NewWritePolicy(0, 0)
 	wp.SendKey = true
 	for _, kv := range []any{7, "seven", []byte("7")} {
@@ -77,7 +77,7 @@ func TestKeyTypesAndSendKey(t *testing.T) {
 
 func TestGenerationAndUpdate(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "g")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1, "b": 2}))
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 10, "c": 3}))
@@ -111,7 +111,7 @@ func TestGenerationAndUpdate(t *testing.T) {
 
 func TestRecordExistsActions(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "r")
 	wp := as.NewWritePolicy(0, 0)
 
@@ -149,7 +149,7 @@ func TestRecordExistsActions(t *testing.T) {
 
 func TestDeleteAndTouch(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "d")
 	existed, err := tg.client.Delete(nil, k)
 	noErr(t, err)
@@ -195,7 +195,7 @@ func TestDeleteAndTouch(t *testing.T) {
 
 func TestBinErrors(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "e")
 	wantCode(t, tg.client.Put(nil, k, as.BinMap{strings.Repeat("b", 16): 1}), types.BIN_NAME_TOO_LONG)
 	noErr(t, tg.client.Put(nil, k, as.BinMap{strings.Repeat("b", 15): 1, "s": "str"}))
@@ -213,7 +213,7 @@ func TestBinErrors(t *testing.T) {
 
 func TestArithmetic(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "a")
 	noErr(t, tg.client.AddBins(nil, k, as.NewBin("n", 5), as.NewBin("f", 1.25)))
 	noErr(t, tg.client.AddBins(nil, k, as.NewBin("n", -2), as.NewBin("f", 1.0)))
@@ -228,7 +228,7 @@ func TestArithmetic(t *testing.T) {
 
 func TestOperateBasic(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "o")
 	rec, err := tg.client.Operate(nil, k,
 		as.PutOp(as.NewBin("a", 1)),
@@ -267,7 +267,7 @@ func TestOperateBasic(t *testing.T) {
 
 func TestTTL(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "t")
 	wp := as.NewWritePolicy(0, 100)
 	noErr(t, tg.client.Put(wp, k, as.BinMap{"a": 1}))
@@ -304,7 +304,7 @@ func TestTTL(t *testing.T) {
 func TestTTLExpiry(t *testing.T) {
 	tg := newTarget(t)
 	tg.needClock(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "x")
 	noErr(t, tg.client.Put(as.NewWritePolicy(0, 10), k, as.BinMap{"a": 1}))
 	noErr(t, tg.client.Put(nil, tg.key(t, set, "forever"), as.BinMap{"a": 1}))
@@ -345,7 +345,7 @@ func TestMaxRecordSize(t *testing.T) {
 		t.Errorf("max-record-size %d, want the default %d", limit, aerospiketest.DefaultMaxRecordSize)
 	}
 	t.Logf("max-record-size %d", limit)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	wp := as.NewWritePolicy(0, 0)
 	wp.TotalTimeout = 10 * time.Second
 	wp.RecordExistsAction = as.REPLACE
@@ -388,7 +388,7 @@ func TestMaxRecordSize(t *testing.T) {
 func TestSetNameLength(t *testing.T) {
 	tg := newTarget(t)
 	for _, n := range []int{63, 64} {
-		k := tg.key(t, strings.Repeat("s", n), uniqueSet(t))
+		k := tg.key(t, strings.Repeat("s", n), tg.set(t))
 		err := tg.client.Put(nil, k, as.BinMap{"a": 1})
 		_, getErr := tg.client.Get(nil, k)
 		if n <= 63 {
@@ -414,7 +414,7 @@ func TestSetNameCount(t *testing.T) {
 	}
 	setsNow := func() int { return strings.Count(tg.info(t, "sets/"+tg.ns), "set=") }
 	have := setsNow()
-	prefix := uniqueSet(t)
+	prefix := tg.set(t)
 	wp := as.NewWritePolicy(0, 0)
 	wp.MaxRetries = 0
 	var refused error

@@ -238,7 +238,7 @@ func TestOldBuild(t *testing.T) {
 // not an error (they come uncompressed).
 func TestCompressedRequests(t *testing.T) {
 	tg := newTarget(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k := tg.key(t, set, "c")
 	wp := as.NewWritePolicy(0, 0)
 	wp.UseCompression = true
@@ -272,7 +272,7 @@ func TestCompressedRequests(t *testing.T) {
 
 func TestFaultFail(t *testing.T) {
 	tg := serverOnly(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	h, err := tg.srv.Inject(aerospiketest.Fault{Action: aerospiketest.FaultFail, Command: aerospiketest.WriteCommand, Set: set, Nth: 2, Code: aerospiketest.CodeDeviceOverload})
 	noErr(t, err)
 	wp := as.NewWritePolicy(0, 0)
@@ -314,7 +314,7 @@ func TestFaultFail(t *testing.T) {
 
 func TestFaultClose(t *testing.T) {
 	tg := serverOnly(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k, _ := as.NewKey("test", set, 1)
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1}))
 	_, err := tg.srv.Inject(aerospiketest.Fault{Action: aerospiketest.FaultCloseBefore, Command: aerospiketest.ReadCommand, Set: set})
@@ -346,7 +346,7 @@ func TestFaultClose(t *testing.T) {
 
 func TestFaultDelayTimeout(t *testing.T) {
 	tg := serverOnly(t)
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k, _ := as.NewKey("test", set, 1)
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"a": 1}))
 	_, err := tg.srv.Inject(aerospiketest.Fault{Action: aerospiketest.FaultDelay, Command: aerospiketest.ReadCommand, Delay: 300 * time.Millisecond})
@@ -360,7 +360,7 @@ func TestFaultDelayTimeout(t *testing.T) {
 
 func TestKeyBusy(t *testing.T) {
 	tg := serverOnly(t, aerospiketest.WithPendingLimit(2))
-	set := uniqueSet(t)
+	set := tg.set(t)
 	k, _ := as.NewKey("test", set, 1)
 	_, err := tg.srv.Inject(aerospiketest.Fault{Action: aerospiketest.FaultDelay, Command: aerospiketest.WriteCommand, Set: set, Delay: 200 * time.Millisecond, Times: -1})
 	noErr(t, err)
@@ -405,7 +405,7 @@ func TestKeyBusy(t *testing.T) {
 
 func TestConcurrentGenerationCAS(t *testing.T) {
 	tg := newTarget(t)
-	k := tg.key(t, uniqueSet(t), "cas")
+	k := tg.key(t, tg.set(t), "cas")
 	noErr(t, tg.client.Put(nil, k, as.BinMap{"n": 0}))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
