@@ -142,6 +142,7 @@ type Node struct {
 	sessions  map[*session]struct{}
 	tcp       map[net.Listener]struct{}
 	changed   chan struct{} // closed and replaced when routes change
+	done      chan struct{} // closed by Close
 	nextPort  uint64
 	wg        sync.WaitGroup
 }
@@ -160,6 +161,7 @@ func New(opts ...Option) (*Node, error) {
 		sessions:  make(map[*session]struct{}),
 		tcp:       make(map[net.Listener]struct{}),
 		changed:   make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	n.addr = Addr("@" + n.id)
 	for _, o := range opts {
@@ -201,13 +203,17 @@ func (n *Node) Listen(network, address string) (net.Addr, error) {
 	n.mu.Unlock()
 	go func() {
 		defer n.wg.Done()
-		n.Serve(l)
+		n.Serve(l) // logs why it stopped
 	}()
 	return l.Addr(), nil
 }
 
-// Serve accepts peers on l until l fails or the node is closed, which
-// closes l. It returns [ErrClosed] after Close.
+// Serve accepts peers on l until l fails for good or the node is closed,
+// which closes l. It returns [ErrClosed] after Close, or the error that
+// stopped l. Temporary errors, such as running out of file descriptors
+// (EMFILE, ENFILE), do not stop it: it waits, from 5 ms doubling up to 1 s,
+// and tries again, as net/http's Server does, and logs them at most once a
+// second.
 func (n *Node) Serve(l net.Listener) error {
 	n.mu.Lock()
 	if n.closed {
@@ -223,22 +229,34 @@ func (n *Node) Serve(l net.Listener) error {
 		n.mu.Unlock()
 		l.Close()
 	}()
+	var (
+		delay time.Duration
+		lim   logLimiter
+	)
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			n.mu.Lock()
-			closed := n.closed
-			n.mu.Unlock()
-			if closed {
+			if n.isClosed() {
 				return ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if !isTemporary(err) {
+				n.logger.Error("vnet: listener stopped", "addr", l.Addr().String(), "err", err)
+				return err
 			}
-			return err
+			delay = min(max(2*delay, acceptDelayMin), acceptDelayMax)
+			if more, ok := lim.allow(time.Now()); ok {
+				n.logger.Warn("vnet: accept failed; retrying", "addr", l.Addr().String(), "err", err, "retry_in", delay, "unlogged", more)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-n.done:
+				t.Stop()
+				return ErrClosed
+			}
+			continue
 		}
+		delay = 0
 		if err := n.Attach(c, false); err != nil {
 			c.Close()
 			if errors.Is(err, ErrClosed) {
@@ -246,6 +264,51 @@ func (n *Node) Serve(l net.Listener) error {
 			}
 		}
 	}
+}
+
+// Delays between retries of a failed Accept, as in net/http.
+var (
+	acceptDelayMin = 5 * time.Millisecond
+	acceptDelayMax = time.Second
+)
+
+// isTemporary reports whether an Accept error may go away by itself:
+// a timeout, or an error that says it is temporary (syscall.Errno says so
+// of EMFILE, ENFILE and EINTR).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closed
+}
+
+// logLimiter lets through at most one log line per logInterval and counts
+// the ones it held back.
+type logLimiter struct {
+	last time.Time
+	held int
+}
+
+// logInterval is the least time between two lines of one logLimiter.
+const logInterval = time.Second
+
+// allow reports whether a line may be logged now, and if so how many were
+// held back since the last one.
+func (l *logLimiter) allow(now time.Time) (held int, ok bool) {
+	if !l.last.IsZero() && now.Sub(l.last) < logInterval {
+		l.held++
+		return 0, false
+	}
+	held, l.held, l.last = l.held, 0, now
+	return held, true
 }
 
 // Connect dials a peer at a real network address and links to it. The
@@ -415,6 +478,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
+	close(n.done)
 	ls := make([]*listener, 0, len(n.listeners))
 	for _, l := range n.listeners {
 		ls = append(ls, l)
