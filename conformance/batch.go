@@ -77,6 +77,13 @@ func testPutBatchAtomic(t *testing.T, e *env) {
 		{"negative delay", beanspike.PutRequest{Tube: "t", Body: []byte("x"), Options: []beanspike.PutOption{beanspike.WithDelay(-time.Second)}}, beanspike.ErrInvalidArgument},
 		{"negative TTR", beanspike.PutRequest{Tube: "t", Body: []byte("x"), Options: []beanspike.PutOption{beanspike.WithTTR(-1)}}, beanspike.ErrInvalidArgument},
 	} {
+		if c.want == beanspike.ErrJobTooBig && !knowsBodyLimit(q) {
+			// beanspike.PutBatch can check the bodies up front only for a
+			// Batcher or a BodyLimiter; others meet the oversized body at
+			// its turn, after the requests before it were put.
+			t.Logf("PutBatch with a body too big: not checked for atomicity, the queue is neither a beanspike.Batcher nor a beanspike.BodyLimiter")
+			continue
+		}
 		for _, at := range []int{0, 2, 4} {
 			reqs := []beanspike.PutRequest{good(0), good(1), good(2), good(3)}
 			reqs = append(reqs[:at], append([]beanspike.PutRequest{c.bad}, reqs[at:]...)...)
@@ -168,4 +175,13 @@ func testReserveBatch(t *testing.T, e *env) {
 	case <-tm.C:
 		t.Fatalf("ReserveBatch still blocked %s after a Put", e.wakeBound())
 	}
+}
+
+// knowsBodyLimit tells whether beanspike.PutBatch can validate every body
+// of a batch before it puts any into q: q is a [beanspike.Batcher] or a
+// [beanspike.BodyLimiter].
+func knowsBodyLimit(q beanspike.Queue) bool {
+	_, batcher := q.(beanspike.Batcher)
+	_, limiter := q.(beanspike.BodyLimiter)
+	return batcher || limiter
 }

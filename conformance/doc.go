@@ -68,7 +68,27 @@
 //     context polls; cancellation and deadlines return the context's error
 //     unwrapped.
 //   - Batches through [beanspike.PutBatch] and [beanspike.ReserveBatch]:
-//     order, and a batch with one invalid request puts nothing.
+//     order, and a batch with one invalid request puts nothing. An
+//     oversized body is one such request only for a queue that implements
+//     [beanspike.Batcher] or [beanspike.BodyLimiter]; for other queues
+//     PutBatch meets it at its turn, and the suite logs that it did not
+//     check that case.
+//
+// # Optional interfaces
+//
+// A Queue may implement more than the interface. The suite finds these by
+// type assertion on the clients the harness returns, and never requires
+// them:
+//
+//   - [beanspike.Batcher]: PutBatch and ReserveBatch are then the
+//     implementation's own, and are held to the same checks (a batch with
+//     an invalid request, oversized bodies included, puts nothing).
+//   - [beanspike.BodyLimiter]: MaxBodySize should equal
+//     [Capabilities.MaxBodySize]; with it, beanspike.PutBatch validates
+//     every body before putting any, and the suite checks that.
+//
+// A wrapper that hides them (a struct embedding beanspike.Queue) passes
+// as well; it loses only the up-front body check of PutBatch.
 //   - Bodies: round trips of empty, binary, incompressible and compressible
 //     bodies with and without compression, the size limit, and that
 //     neither the slice given to Put nor a returned body is shared with
