@@ -398,7 +398,7 @@ func (cl *call) readFrames() error {
 		}
 		var p []byte
 		if h.Kind == wire.KindSource {
-			p, err = cl.rd.ReadPayload(h.Len) // the header is the consumer's
+			p, err = readGrowing(&cl.rd, h.Len) // the header is the consumer's
 		} else {
 			p, err = cl.rd.ReadTemp(h.Len)
 		}
@@ -489,7 +489,7 @@ func (cl *call) onData(h wire.Header) error {
 		p = cl.slab[n : n+h.Len : n+h.Len]
 		err = cl.rd.ReadFull(p)
 	} else {
-		p, err = cl.rd.ReadPayload(h.Len)
+		p, err = readGrowing(&cl.rd, h.Len)
 	}
 	if err != nil {
 		return err

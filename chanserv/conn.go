@@ -12,6 +12,38 @@ import (
 // bufSize is the size of the pooled buffered readers and writers.
 const bufSize = 16 << 10
 
+// A payload is read into memory allocated as its bytes arrive: at most
+// growStart bytes before any has, then at most growFactor times what has
+// arrived. A peer that announces a long payload and sends little of it
+// costs little; a long payload that does arrive is copied about once
+// more than it would be if allocated whole.
+const (
+	growStart  = 64 << 10
+	growFactor = 16
+)
+
+// readGrowing reads a payload of n bytes, n as checked by ReadHeader
+// against the limit, allocating as the bytes arrive (see growStart).
+func readGrowing(rd *wire.Reader, n int) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	p := make([]byte, min(n, growStart))
+	got := 0
+	for {
+		if err := rd.ReadFull(p[got:]); err != nil {
+			return nil, err
+		}
+		got = len(p)
+		if got == n {
+			return p, nil
+		}
+		q := make([]byte, min(n, got*growFactor))
+		copy(q, p)
+		p = q
+	}
+}
+
 // bufPools recycles the buffered reader and writer of each stream, so that
 // a short request allocates neither.
 type bufPools struct {

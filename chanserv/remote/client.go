@@ -37,6 +37,7 @@ type Queue struct {
 	cfg     config
 	maxMsg  int // the longest call the server accepts
 	maxBody int // the store's body limit, 0 if unknown
+	inBody  int // the longest job body accepted from the server
 
 	mu         sync.Mutex
 	nextID     uint64
@@ -114,6 +115,7 @@ func Dial(ctx context.Context, mpx chanserv.Multiplexer, addr string, opts ...Op
 		cfg:        cfg,
 		maxMsg:     int(maxMsg),
 		maxBody:    int(maxBody),
+		inBody:     bodyLimit(int(maxMsg), int(maxBody)),
 		calls:      make(map[uint64]*call),
 		readerDone: make(chan struct{}),
 	}
@@ -447,6 +449,9 @@ func (q *Queue) onReply(ctx context.Context, p []byte) error {
 	if err := d.done(); err != nil {
 		return err
 	}
+	if framed > q.inBody {
+		return fmt.Errorf("%w: a job body of %d bytes announced, over the limit of %d", errMalformed, framed, q.inBody)
+	}
 	if framed > 0 {
 		if err := q.readBody(ctx, j, framed); err != nil {
 			return err
@@ -510,9 +515,22 @@ func (q *Queue) release(ctx context.Context, jobs []*beanspike.Job) {
 	}
 }
 
-// readBody reads the n bytes of j's body from the reply stream.
+// maxInBody is the longest job body a client accepts from any server,
+// whatever its hello announces.
+const maxInBody = 1 << 30
+
+// bodyLimit is the longest job body a client accepts from a server whose
+// hello announced the limits maxMsg and maxBody: no job can have been put
+// through that server with a longer one.
+func bodyLimit(maxMsg, maxBody int) int {
+	return min(max(maxMsg, maxBody), maxInBody)
+}
+
+// readBody reads the n bytes of j's body from the reply stream, n as
+// checked against the limit. The body grows as its frames arrive: a
+// server that announces a long body and sends little of it costs little.
 func (q *Queue) readBody(ctx context.Context, j *beanspike.Job, n int) error {
-	body := make([]byte, 0, n)
+	body := make([]byte, 0, min(n, chunkSize))
 	for len(body) < n {
 		p, err := q.out.Next(ctx)
 		if err != nil {
@@ -523,6 +541,11 @@ func (q *Queue) readBody(ctx context.Context, j *beanspike.Job, n int) error {
 		}
 		if len(p) > n-len(body) {
 			return fmt.Errorf("%w: body longer than announced", errMalformed)
+		}
+		if len(body)+len(p) > cap(body) {
+			nb := make([]byte, len(body), min(n, max(4*cap(body), len(body)+len(p))))
+			copy(nb, body)
+			body = nb
 		}
 		body = append(body, p...)
 	}
