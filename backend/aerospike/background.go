@@ -37,6 +37,7 @@ func (q *Queue) background() {
 			return
 		case <-t.C:
 		}
+		q.probe(ctx)
 		q.maintain(ctx)
 	}
 }

@@ -127,14 +127,25 @@ const (
 
 // backoff paces the retries of one operation.
 type backoff struct {
-	n int
+	n    int
+	lost int     // consecutive failures that said the store is out of reach
+	h    *health // told when the store seems out of reach; may be nil
 }
 
 // wait sleeps before the next attempt. It returns ctx.Err() when ctx ends,
 // ErrClosed when done is closed, and an error wrapping ErrUnavailable
-// (and last) when the attempts are used up.
+// (and last) when the attempts are used up. It tells the store's health
+// when last says the store is out of reach.
 func (b *backoff) wait(ctx context.Context, done <-chan struct{}, last error) error {
 	b.n++
+	if unreachable(resultCode(last)) {
+		b.lost++
+		if b.lost >= lostAfter && b.h != nil {
+			b.h.down(last)
+		}
+	} else {
+		b.lost = 0
+	}
 	if b.n >= retryAttempts {
 		return interpretError(last)
 	}
@@ -151,6 +162,22 @@ func (b *backoff) wait(ctx context.Context, done <-chan struct{}, last error) er
 	case <-t.C:
 		return nil
 	}
+}
+
+// lostAfter is how many consecutive failures of one operation that say
+// the store is out of reach make it reported unreachable.
+const lostAfter = 3
+
+// unreachable tells whether a failure says that the store, not one key,
+// is out of reach: nothing answered, or no node could take the command.
+func unreachable(code types.ResultCode) bool {
+	switch code {
+	case types.TIMEOUT, types.NETWORK_ERROR, types.NO_RESPONSE,
+		types.NO_AVAILABLE_CONNECTIONS_TO_NODE, types.SERVER_NOT_AVAILABLE,
+		types.INVALID_NODE_ERROR, types.MAX_RETRIES_EXCEEDED, types.PARTITION_UNAVAILABLE:
+		return true
+	}
+	return false
 }
 
 func errNotFound(id beanspike.ID) error {

@@ -92,7 +92,7 @@ func (q *Queue) apply(ctx context.Context, ref shardRef, moves []move, extra ...
 	rec := as.NewBatchWrite(casBatchPolicy(moves), q.shardKey(ref), append(q.moveOps(moves), extra...)...)
 	recs := []as.BatchRecordIfc{rec}
 	br := rec.BatchRec()
-	var b backoff
+	b := backoff{h: &q.s.health}
 	doubt := false
 	for {
 		q.batch(ctx, recs)

@@ -2,6 +2,7 @@ package aerospike
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -77,6 +78,7 @@ type config struct {
 	sweepInterval time.Duration
 	timeout       time.Duration
 	inFlight      int
+	logger        *slog.Logger
 }
 
 // WithHosts sets the seed hosts, each "name" or "name:port"; a host
@@ -158,6 +160,11 @@ func WithSweepInterval(d time.Duration) Option {
 // earlier deadline bounds it further. Defaults to [DefaultTimeout].
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
+// WithLogger sets where the queue reports the store going out of reach
+// and coming back (once each, not per call). Defaults to
+// [slog.Default].
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
 // WithInFlight sets how many commands the clients made by one [New] send
 // at once; while that many are in flight, further ones wait, and go out
 // together as one batch command when one finishes (see the package
@@ -195,6 +202,9 @@ func resolve(opts []Option) (config, error) {
 	}
 	if len(c.hosts) == 0 {
 		c.hosts = []string{DefaultHost}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
 	}
 	if c.port < 1 || c.port > 65535 {
 		return c, fmt.Errorf("%w: port %d out of range", beanspike.ErrInvalidArgument, c.port)

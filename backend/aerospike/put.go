@@ -182,7 +182,7 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 	flags := make([]bool, 3*len(jobs))
 	recDone, recDoubt, put := flags[:len(jobs)], flags[len(jobs):2*len(jobs)], flags[2*len(jobs):]
 	var fresh []string
-	var b backoff
+	b := backoff{h: &q.s.health}
 	var failure error
 	// Crash simulation: write only one half of the batch, then stop.
 	skipIndex := q.at("put:index") != nil
@@ -537,7 +537,7 @@ func (q *Queue) register(ctx context.Context, tube string, metaOps []*as.Operati
 	listPolicy := as.NewMapPolicyWithFlags(as.MapOrder.KEY_ORDERED, as.MapWriteFlagsCreateOnly|as.MapWriteFlagsNoFail)
 	meta := append([]*as.Operation{as.PutOp(as.NewBin(binName, tube))}, metaOps...)
 	metaDone, listDone := false, false
-	var b backoff
+	b := backoff{h: &q.s.health}
 	for {
 		var recs []as.BatchRecordIfc
 		var metaRec as.BatchRecordIfc

@@ -107,6 +107,8 @@ type store struct {
 	viewed map[string]int64        // when a client last read each tube's view (ns)
 	wake   chan struct{}           // closed and replaced on local puts
 
+	health health // whether the store answers
+
 	ready readyCache // pictures of the tubes Reserve takes from
 	comb  combiner   // merges the commands of concurrent calls
 }
@@ -173,6 +175,7 @@ func New(ctx context.Context, opts ...Option) (*Queue, error) {
 		wait:      map[string]int{},
 		wake:      make(chan struct{}),
 		comb:      combiner{lanes: cfg.inFlight},
+		health:    health{log: cfg.logger},
 	}
 	s.initPolicies()
 	q := s.newClient()
@@ -604,10 +607,13 @@ func batchWritePolicy(filter *as.Expression) *as.BatchWritePolicy {
 // retry runs an idempotent command until it succeeds, fails for good or
 // runs out of attempts, backing off with jitter after transient failures.
 func (q *Queue) retry(ctx context.Context, f func() error) error {
-	var b backoff
+	b := backoff{h: &q.s.health}
 	for {
 		err := f()
 		if err == nil {
+			if b.lost > 0 {
+				q.s.health.up()
+			}
 			return nil
 		}
 		if !transient(resultCode(err)) {
