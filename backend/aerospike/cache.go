@@ -47,6 +47,9 @@ type readyCache struct {
 	gen   uint64
 	// bodyBytes is the size of the bodies read ahead, in all pictures.
 	bodyBytes int
+	// ttl replaces cacheTTL when set (tests that count commands set it
+	// long, so that the count does not depend on the machine's speed).
+	ttl time.Duration
 }
 
 // tubePicture is a picture of one tube.
@@ -132,7 +135,11 @@ func (c *readyCache) take(tubes []string, now int64, max, spread int) []cand {
 	heads := make([]head, 0, len(tubes))
 	for _, t := range tubes {
 		p := c.tubes[t]
-		if p == nil || p.stale || now < p.at || now-p.at >= int64(cacheTTL) {
+		ttl := cacheTTL
+		if c.ttl > 0 {
+			ttl = c.ttl
+		}
+		if p == nil || p.stale || now < p.at || now-p.at >= int64(ttl) {
 			return nil
 		}
 		for _, sp := range p.shards {
