@@ -46,7 +46,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	if !bodySet && *asURL != "" {
 		*maxBody = 0 // the store's own limit
 	}
-	root, what, err := openStore(ctx, *asURL, *maxBody)
+	root, what, err := openStore(ctx, *asURL, *maxBody, log)
 	if err != nil {
 		if errors.Is(err, errUsage) {
 			return usageErr(fs, "%v", err)
@@ -160,7 +160,7 @@ type store struct {
 // openStore opens the memory store, or the Aerospike store that
 // asURL ("host:port/namespace") names. A maxBody of 0 takes the
 // Aerospike store's own limit.
-func openStore(ctx context.Context, asURL string, maxBody int) (*store, string, error) {
+func openStore(ctx context.Context, asURL string, maxBody int, log *slog.Logger) (*store, string, error) {
 	if asURL == "" {
 		q, err := memory.New(memory.WithMaxBodySize(maxBody))
 		if err != nil {
@@ -182,7 +182,7 @@ func openStore(ctx context.Context, asURL string, maxBody int) (*store, string, 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	opts := []aerospike.Option{aerospike.WithHosts(host), aerospike.WithPort(port), aerospike.WithNamespace(ns)}
+	opts := []aerospike.Option{aerospike.WithHosts(host), aerospike.WithPort(port), aerospike.WithNamespace(ns), aerospike.WithLogger(log)}
 	if maxBody != 0 {
 		opts = append(opts, aerospike.WithMaxBodySize(maxBody))
 	}
