@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
 	"strings"
@@ -40,6 +41,11 @@ const (
 // also [BuryJob].
 var ErrBury = errors.New("beanspike: bury job")
 
+// ErrJobTimeout is the cause of a handler's cancelled context, and is
+// wrapped in the failure the [Worker] reports, when the handler ran past
+// its time limit ([WithJobTimeout], [WithJobTimeoutFunc]).
+var ErrJobTimeout = errors.New("beanspike: job ran past its time limit")
+
 // ErrWorkerStarted is returned by [Worker.Run] when Run was already
 // called on the worker: a Worker runs once. Make a new one to run again.
 var ErrWorkerStarted = errors.New("beanspike: worker already started")
@@ -72,6 +78,9 @@ type workerOptions struct {
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	onError     func(error)
+	jobTimeout  time.Duration
+	timeoutFunc func(*Job) time.Duration
+	logger      *slog.Logger
 }
 
 // WithTubes sets the tubes the worker reserves jobs from. Defaults to
@@ -115,6 +124,35 @@ func WithBackoff(base, max time.Duration) WorkerOption {
 // should return quickly. Defaults to none.
 func WithErrorHandler(f func(error)) WorkerOption {
 	return func(o *workerOptions) { o.onError = f }
+}
+
+// WithJobTimeout limits how long the handler may run on one job. When
+// the limit passes, the handler's context is cancelled with
+// [ErrJobTimeout] as its cause and the worker stops touching the job: a
+// handler that then returns an error has failed (the job is released
+// with a backoff, or buried once it has used its attempts; the error
+// reported wraps ErrJobTimeout), one that returns nil has done the job,
+// which is deleted if it is still reserved, and a handler that ignores
+// its context loses the job when its TTR runs out, for another worker to
+// take. Zero, the default, means no limit; d < 0 makes
+// [NewWorker] fail with [ErrInvalidArgument].
+func WithJobTimeout(d time.Duration) WorkerOption {
+	return func(o *workerOptions) { o.jobTimeout = d }
+}
+
+// WithJobTimeoutFunc sets the time limit of each job from the job itself
+// (its tube, its priority, its body), as [WithJobTimeout] does for all,
+// and in its place: f is called when the job starts; a result of zero or
+// less means no limit for that job.
+func WithJobTimeoutFunc(f func(*Job) time.Duration) WorkerOption {
+	return func(o *workerOptions) { o.timeoutFunc = f }
+}
+
+// WithLogger makes the worker log what it reports to its error handler
+// (a failed handler at Warn, a lost job or a failed queue call at Error),
+// with the job's ID and tube. Defaults to no logging.
+func WithLogger(l *slog.Logger) WorkerOption {
+	return func(o *workerOptions) { o.logger = l }
 }
 
 // WorkerError is a failure reported by a [Worker] to its error handler,
@@ -221,7 +259,10 @@ func (e *retryError) Unwrap() error { return e.err }
 //     delay given to [RetryAfter].
 //
 // A panicking handler counts as a failing one, with a [*PanicError];
-// the worker keeps running.
+// the worker keeps running. A handler may be given a time limit
+// ([WithJobTimeout], or per job [WithJobTimeoutFunc]); past it, its
+// context ends with [ErrJobTimeout] and the job is no longer touched, so
+// that a hung handler does not hold its job beyond the job's TTR.
 //
 // The worker holds at most as many reserved jobs as it has idle
 // handlers: it reserves only for free slots, with [ReserveBatch] when
@@ -297,6 +338,8 @@ func NewWorker(q Queue, h Handler, opts ...WorkerOption) (*Worker, error) {
 		return nil, errorf(ErrInvalidArgument, "backoff base %s is not positive", o.backoffBase)
 	case o.backoffMax < o.backoffBase:
 		return nil, errorf(ErrInvalidArgument, "backoff max %s is below base %s", o.backoffMax, o.backoffBase)
+	case o.jobTimeout < 0:
+		return nil, errorf(ErrInvalidArgument, "negative job timeout %s", o.jobTimeout)
 	}
 	return &Worker{
 		q:     q,
@@ -467,6 +510,21 @@ func (w *Worker) process(hardCtx context.Context, job *Job, reservedAt time.Time
 	kctx, stopTouching := context.WithCancel(hctx)
 	defer stopTouching()
 
+	limit := w.opts.jobTimeout
+	if w.opts.timeoutFunc != nil {
+		limit = w.opts.timeoutFunc(job)
+	}
+	if limit > 0 {
+		// Past the limit the handler's context ends, and the job is no
+		// longer touched: a handler that ignores its context loses the
+		// job at the end of its TTR instead of holding it for ever.
+		t := time.AfterFunc(limit, func() {
+			cancel(fmt.Errorf("%w (%s)", ErrJobTimeout, limit))
+			stopTouching()
+		})
+		defer t.Stop()
+	}
+
 	touched := make(chan bool, 1) // whether the reservation is still held
 	go func() { touched <- w.keepAlive(kctx, job, reservedAt, cancel) }()
 
@@ -474,6 +532,13 @@ func (w *Worker) process(hardCtx context.Context, job *Job, reservedAt time.Time
 	stopTouching()
 	if !<-touched {
 		return // the job is no longer ours
+	}
+	// A handler that returned nil past its limit did the job: it is
+	// deleted if the reservation still holds. One that failed failed
+	// because of the limit.
+	if cause := context.Cause(hctx); err != nil && errors.Is(cause, ErrJobTimeout) &&
+		hardCtx.Err() == nil && !errors.Is(err, ErrJobTimeout) {
+		err = fmt.Errorf("%w: %w", cause, err)
 	}
 	w.settle(hardCtx, job, err)
 }
@@ -562,6 +627,18 @@ func (w *Worker) report(op string, job *Job, err error) {
 }
 
 func (w *Worker) reportErr(err *WorkerError) {
+	if l := w.opts.logger; l != nil {
+		level := slog.LevelError
+		if err.Op == "handle" {
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{slog.String("op", err.Op), slog.String("err", err.Err.Error())}
+		if err.Job != nil {
+			attrs = append(attrs, slog.Uint64("job", uint64(err.Job.ID)), slog.String("tube", err.Job.Tube),
+				slog.Uint64("reserves", uint64(err.Job.Reserves)))
+		}
+		l.LogAttrs(context.Background(), level, "beanspike worker: "+err.Op+" failed", attrs...)
+	}
 	if w.opts.onError != nil {
 		w.opts.onError(err)
 	}

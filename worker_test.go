@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -1019,4 +1020,153 @@ func BenchmarkWorker(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A handler past its time limit has its context cancelled with
+// ErrJobTimeout; its error is a failure, reported wrapping ErrJobTimeout,
+// and the job is released for another attempt.
+func TestWorkerJobTimeoutReleases(t *testing.T) {
+	q, _ := newStore(t)
+	ctx := testContext(t)
+	id := put(t, q, beanspike.DefaultTube, "slow", beanspike.WithTTR(10*time.Second))
+	var errs []error
+	var mu sync.Mutex
+	causes := make(chan error, 1)
+	w, err := beanspike.NewWorker(q, beanspike.HandlerFunc(func(ctx context.Context, j *beanspike.Job) error {
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return ctx.Err()
+	}), beanspike.WithJobTimeout(50*time.Millisecond), beanspike.WithBackoff(time.Hour, time.Hour),
+		beanspike.WithErrorHandler(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, beanspike.ErrJobTimeout) {
+			t.Fatalf("handler's context cause = %v, want ErrJobTimeout", cause)
+		}
+	case <-ctx.Done():
+		t.Fatal("the handler's context was not cancelled")
+	}
+	waitState(t, q, id, beanspike.Delayed)
+	if err := w.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 1 || !errors.Is(errs[0], beanspike.ErrJobTimeout) {
+		t.Fatalf("reported %v, want one failure wrapping ErrJobTimeout", errs)
+	}
+}
+
+// A handler that ignores its context past its time limit no longer keeps
+// its job: the worker stops touching it, the reservation lapses at the
+// end of the TTR, and another worker gets the job.
+func TestWorkerJobTimeoutFreesHungJob(t *testing.T) {
+	q, newClient := newStore(t)
+	ctx := testContext(t)
+	id := put(t, q, beanspike.DefaultTube, "hang", beanspike.WithTTR(beanspike.MinTTR))
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	w, err := beanspike.NewWorker(q, beanspike.HandlerFunc(func(context.Context, *beanspike.Job) error {
+		started <- struct{}{}
+		<-release // ignores its context
+		return nil
+	}), beanspike.WithJobTimeoutFunc(func(j *beanspike.Job) time.Duration {
+		if string(j.Body) == "hang" {
+			return 100 * time.Millisecond
+		}
+		return 0
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	other := newClient()
+	rctx, cancel := context.WithTimeout(ctx, 5*beanspike.MinTTR)
+	j, err := other.Reserve(rctx)
+	cancel()
+	if err != nil || j.ID != id {
+		t.Fatalf("another client's Reserve of the hung job = %v, %v; want job %d after its TTR", j, err, id)
+	}
+	if err := other.Delete(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := w.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+}
+
+func TestWorkerRejectsNegativeJobTimeout(t *testing.T) {
+	q, _ := newStore(t)
+	_, err := beanspike.NewWorker(q, beanspike.HandlerFunc(func(context.Context, *beanspike.Job) error { return nil }),
+		beanspike.WithJobTimeout(-time.Second))
+	if !errors.Is(err, beanspike.ErrInvalidArgument) {
+		t.Fatalf("NewWorker with a negative job timeout: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// WithLogger logs each failure with the job's ID and tube.
+func TestWorkerLogs(t *testing.T) {
+	q, _ := newStore(t)
+	ctx := testContext(t)
+	id := put(t, q, "logged", "x")
+	var buf syncBuf
+	failed := make(chan struct{}, 1)
+	w, err := beanspike.NewWorker(q, beanspike.HandlerFunc(func(context.Context, *beanspike.Job) error {
+		defer func() { failed <- struct{}{} }()
+		return errors.New("boom")
+	}), beanspike.WithTubes("logged"), beanspike.WithBackoff(time.Hour, time.Hour),
+		beanspike.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-failed
+	waitState(t, q, id, beanspike.Delayed)
+	if err := w.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	out := buf.String()
+	for _, want := range []string{"level=WARN", "op=handle", "err=boom", fmt.Sprintf("job=%d", id), "tube=logged"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuf is a strings.Builder safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitState waits until job id is in state.
+func waitState(t *testing.T, q beanspike.Queue, id beanspike.ID, state beanspike.State) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("job %d to be %s", id, state), func() bool {
+		return statsJob(t, q, id).State == state
+	})
 }
