@@ -87,7 +87,7 @@ func Dial(ctx context.Context, mpx chanserv.Multiplexer, addr string, opts ...Op
 		}
 		return nil, fmt.Errorf("%w: remote: open a session with %q: %v", beanspike.ErrUnavailable, addr, err)
 	}
-	resp, err := cl.Post(sctx, addr, append([]byte(magic), version))
+	resp, err := cl.Post(sctx, addr, appendSession(nil, cfg.maxFrame))
 	if err != nil {
 		return fail(err)
 	}
@@ -383,7 +383,7 @@ func (q *Queue) readLoop() {
 	for {
 		p, err := q.out.Next(ctx)
 		if err == nil {
-			err = q.onReply(ctx, p)
+			err = q.onReply(ctx, p, false)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -414,14 +414,28 @@ func (q *Queue) fail(cause error) {
 	}
 }
 
-// onReply handles one reply, whose first frame is p. It returns an
-// error if the reply stream cannot be read any more.
-func (q *Queue) onReply(ctx context.Context, p []byte) error {
+// onReply handles one reply, whose first frame is p, or, if long, the
+// whole reply read from frames. It returns an error if the reply stream
+// cannot be read any more.
+func (q *Queue) onReply(ctx context.Context, p []byte, long bool) error {
 	d := dec{b: p}
 	id := d.uvarint()
 	code := d.byte()
 	if d.err != nil {
 		return fmt.Errorf("%w: reply header", errMalformed)
+	}
+	if code == codeLong {
+		// The reply follows in frames; it is read whole, then handled
+		// as if it had come in one.
+		n := d.uvarint()
+		if err := d.done(); err != nil || long || n == 0 || n > maxInBody {
+			return fmt.Errorf("%w: long reply of %d bytes", errMalformed, n)
+		}
+		p, err := q.readChunks(ctx, int(n))
+		if err != nil {
+			return err
+		}
+		return q.onReply(ctx, p, true)
 	}
 	q.mu.Lock()
 	c := q.calls[id]
@@ -453,9 +467,11 @@ func (q *Queue) onReply(ctx context.Context, p []byte) error {
 		return fmt.Errorf("%w: a job body of %d bytes announced, over the limit of %d", errMalformed, framed, q.inBody)
 	}
 	if framed > 0 {
-		if err := q.readBody(ctx, j, framed); err != nil {
+		body, err := q.readChunks(ctx, framed)
+		if err != nil {
 			return err
 		}
+		j.Body = body
 	}
 	q.mu.Lock()
 	c.jobs = append(c.jobs, j)
@@ -515,8 +531,8 @@ func (q *Queue) release(ctx context.Context, jobs []*beanspike.Job) {
 	}
 }
 
-// maxInBody is the longest job body a client accepts from any server,
-// whatever its hello announces.
+// maxInBody is the longest job body or long reply a client accepts from
+// any server, whatever its hello announces.
 const maxInBody = 1 << 30
 
 // bodyLimit is the longest job body a client accepts from a server whose
@@ -526,29 +542,29 @@ func bodyLimit(maxMsg, maxBody int) int {
 	return min(max(maxMsg, maxBody), maxInBody)
 }
 
-// readBody reads the n bytes of j's body from the reply stream, n as
-// checked against the limit. The body grows as its frames arrive: a
-// server that announces a long body and sends little of it costs little.
-func (q *Queue) readBody(ctx context.Context, j *beanspike.Job, n int) error {
-	body := make([]byte, 0, min(n, chunkSize))
-	for len(body) < n {
+// readChunks reads n bytes, a job's body or a long reply, from the
+// reply stream's next frames, n as checked against the limit. The bytes
+// are stored as they arrive: a server that announces many and sends few
+// costs little.
+func (q *Queue) readChunks(ctx context.Context, n int) ([]byte, error) {
+	b := make([]byte, 0, min(n, chunkSize))
+	for len(b) < n {
 		p, err := q.out.Next(ctx)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return err
+			return nil, err
 		}
-		if len(p) > n-len(body) {
-			return fmt.Errorf("%w: body longer than announced", errMalformed)
+		if len(p) > n-len(b) {
+			return nil, fmt.Errorf("%w: %d bytes longer than announced", errMalformed, len(p)-(n-len(b)))
 		}
-		if len(body)+len(p) > cap(body) {
-			nb := make([]byte, len(body), min(n, max(4*cap(body), len(body)+len(p))))
-			copy(nb, body)
-			body = nb
+		if len(b)+len(p) > cap(b) {
+			nb := make([]byte, len(b), min(n, max(4*cap(b), len(b)+len(p))))
+			copy(nb, b)
+			b = nb
 		}
-		body = append(body, p...)
+		b = append(b, p...)
 	}
-	j.Body = body
-	return nil
+	return b, nil
 }

@@ -63,13 +63,23 @@
 //
 // # Wire format
 //
-// The session's request body is "BSPK" and a version byte (1). The reply
-// source's header is the hello: the version, the largest message the
-// server accepts and the store's body limit. Each call is a message: an
-// op byte, a call id (uvarint), then its arguments; each reply is a frame:
-// the call id, a status code (0 or an error code, followed by the error's
-// text), then its result. Integers are varints as in encoding/binary,
-// strings a uvarint length and bytes, durations signed varints of
-// nanoseconds. A job's body longer than 64 KiB follows its reply in
-// frames of at most 64 KiB.
+// The session's request body is "BSPK", a version byte (2) and the
+// longest frame the client accepts (uvarint). The reply source's header
+// is the hello: the version, the largest message the server accepts and
+// the store's body limit. Each call is a message: an op byte, a call id
+// (uvarint), then its arguments; each reply is a frame: the call id, a
+// status code (0 or an error code, followed by the error's text), then
+// its result. Integers are varints as in encoding/binary, strings a
+// uvarint length and bytes, durations signed varints of nanoseconds. A
+// job's body longer than 64 KiB follows its reply in frames of at most
+// 64 KiB (or the client's frame limit, if lower). A reply longer than
+// the client's frames, such as the tube list of a store with many tubes,
+// is sent long: a frame with the call id, the code 255 and the reply's
+// length, then the reply in frames. A server also serves version-1
+// clients, which send no frame limit and cannot take long replies: a
+// reply too long for them fails with [errors.ErrUnsupported].
+//
+// A client allocates for a job body or a long reply as its frames
+// arrive, and refuses (ending the session) one announced longer than the
+// larger of the two limits in the hello, and never longer than 1 GiB.
 package remote

@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/backend/memory"
 	"github.com/beanspike/beanspike/chanserv"
 	"github.com/beanspike/beanspike/chanserv/memmux"
 )
@@ -91,7 +93,7 @@ func dialFake(t *testing.T, mux chanserv.Multiplexer, opts ...Option) *Queue {
 // as broken, and allocates nothing for the body.
 func TestClientRejectsAnnouncedBody(t *testing.T) {
 	for _, n := range []uint64{1 << 40, 1<<30 + 1, 2 << 20} {
-		hello := appendHello(nil, 1<<20, 1<<20)
+		hello := appendHello(nil, version, 1<<20, 1<<20)
 		mux := fakeServer(t, hello, func(op byte, id uint64) [][]byte {
 			return [][]byte{framedJob(id, n)}
 		})
@@ -114,7 +116,7 @@ func TestClientRejectsAnnouncedBody(t *testing.T) {
 // allocates for what arrived.
 func TestClientAllocatesBodyAsItArrives(t *testing.T) {
 	sent := make(chan struct{})
-	hello := appendHello(nil, 1<<20, 1<<30)
+	hello := appendHello(nil, version, 1<<20, 1<<30)
 	mux := fakeServer(t, hello, func(op byte, id uint64) [][]byte {
 		if op != opReserve {
 			return [][]byte{appendHeader(nil, id, codeOK)}
@@ -141,5 +143,79 @@ func TestClientAllocatesBodyAsItArrives(t *testing.T) {
 	cancel()
 	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Reserve cancelled while its body arrives: %v, want context.Canceled", err)
+	}
+}
+
+// bigTubes answers Tubes with 20 MB of names.
+type bigTubes struct{ beanspike.Queue }
+
+func (bigTubes) Tubes(context.Context) ([]string, error) {
+	tubes := make([]string, 100_000)
+	for i := range tubes {
+		tubes[i] = strings.Repeat("t", 200)
+	}
+	return tubes, nil
+}
+
+// TestVersion1LongReply has a version-1 client, which cannot take a
+// reply in several frames, ask for a tube list longer than a frame: it
+// gets an error reply at once, and the session goes on.
+func TestVersion1LongReply(t *testing.T) {
+	store, err := memory.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv, err := NewServer(func() (beanspike.Queue, error) {
+		c, err := store.NewClient()
+		return bigTubes{c}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	mux := memmux.New()
+	if err := srv.Listen(mux, DefaultService); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := chanserv.NewClient(mux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cl.Post(ctx, DefaultService, []byte(magic+"\x01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	out, err := resp.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := out.Header(); len(h) < 3 || h[2] != version1 {
+		t.Fatalf("hello % x, want version 1", h)
+	}
+	for id, op := range []byte{opTubes, opStatsTube} {
+		msg := binary.AppendUvarint([]byte{op}, uint64(id+1))
+		if op == opStatsTube {
+			msg = appendString(msg, "t")
+		}
+		if err := resp.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		p, err := out.Next(ctx)
+		if err != nil {
+			t.Fatalf("reply to op %d: %v", op, err)
+		}
+		d := dec{b: p}
+		if got, code := d.uvarint(), d.byte(); got != uint64(id+1) {
+			t.Fatalf("reply to call %d, want %d", got, id+1)
+		} else if op == opTubes && code != codeUnsupported {
+			t.Fatalf("Tubes on version 1: code %d (%s), want codeUnsupported", code, d.rest())
+		} else if op == opStatsTube && code != codeNotFound {
+			t.Fatalf("StatsTube after it: code %d (%s), want codeNotFound", code, d.rest())
+		}
 	}
 }

@@ -132,8 +132,10 @@ const (
 
 // session is the server side of one client.
 type session struct {
-	s *Server
-	q beanspike.Queue
+	s        *Server
+	q        beanspike.Queue
+	version  byte // of the client
+	maxFrame int  // the longest frame the client accepts
 
 	outMu sync.Mutex            // serialises the replies
 	out   chanserv.SourceWriter // the reply stream
@@ -199,7 +201,8 @@ func (ss *session) stop(why int) {
 // its Handle method. The session ends when the client closes it or goes
 // away, or the server shuts down.
 func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
-	if err := checkSession(req.Body); err != nil {
+	v, maxFrame, err := checkSession(req.Body)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -215,7 +218,7 @@ func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanser
 	if err != nil {
 		return fmt.Errorf("remote: new client of the store: %w", err)
 	}
-	ss := &session{s: s, q: q, ops: make(map[uint64]*op), work: make(chan task), stopIdle: make(chan struct{})}
+	ss := &session{s: s, q: q, version: v, maxFrame: maxFrame, ops: make(map[uint64]*op), work: make(chan task), stopIdle: make(chan struct{})}
 	ss.ctx, ss.cancel = context.WithCancel(ctx)
 	defer ss.cancel()
 	rctx, rcancel := context.WithCancel(ss.ctx)
@@ -241,7 +244,7 @@ func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanser
 	if l, ok := q.(beanspike.BodyLimiter); ok {
 		maxBody = l.MaxBodySize()
 	}
-	ss.out, err = w.NewSource(ss.ctx, appendHello(nil, s.cfg.maxFrame, maxBody))
+	ss.out, err = w.NewSource(ss.ctx, appendHello(nil, v, s.cfg.maxFrame, maxBody))
 	if err != nil {
 		q.Close()
 		return err
@@ -314,7 +317,7 @@ func (ss *session) start(code byte, id uint64, d dec) {
 		ss.mu.Unlock()
 		cancel()
 		err := fmt.Errorf("%w: call %d refused: %d calls in flight or a duplicate id", beanspike.ErrUnavailable, id, ss.s.cfg.maxInFlight)
-		ss.send(ss.ctx, appendErrorReply(nil, id, err), nil)
+		ss.sendError(ctx, id, err)
 		return
 	}
 	ss.ops[id] = &op{cancel: cancel, blocking: blocking}
@@ -401,7 +404,7 @@ func (ss *session) serve(ctx context.Context, code byte, id uint64, d *dec) {
 				// A partial batch: the IDs put, then the error.
 				err = ss.wireErr(ctx, err)
 				b = append(b, codeOf(err))
-				b = append(b, err.Error()...)
+				b = append(b, errorText(err)...)
 				err = nil
 			}
 		}
@@ -506,7 +509,7 @@ func (ss *session) serve(ctx context.Context, code byte, id uint64, d *dec) {
 		err = fmt.Errorf("%w: call %d: %v", beanspike.ErrInvalidArgument, id, err)
 	}
 	if err != nil {
-		ss.send(ss.ctx, appendErrorReply(b[:0], id, ss.wireErr(ctx, err)), nil)
+		ss.sendError(ctx, id, err)
 		return
 	}
 	var body []byte
@@ -516,9 +519,19 @@ func (ss *session) serve(ctx context.Context, code byte, id uint64, d *dec) {
 			body = job.Body
 		}
 	}
-	if err := ss.send(ss.ctx, b, body); err != nil && code == opReserveJob {
-		ss.undeliverable([]*beanspike.Job{job}, err)
+	if err := ss.send(ss.ctx, b, body); err != nil {
+		if errors.Is(err, errReplyTooLong) {
+			ss.sendError(ctx, id, err)
+		}
+		if code == opReserveJob {
+			ss.undeliverable([]*beanspike.Job{job}, err)
+		}
 	}
+}
+
+// sendError sends the reply of a call that failed with err.
+func (ss *session) sendError(ctx context.Context, id uint64, err error) {
+	ss.send(ss.ctx, appendErrorReply(nil, id, ss.wireErr(ctx, err)), nil)
 }
 
 // serveReserve runs a Reserve of up to max jobs and sends one source per
@@ -551,7 +564,7 @@ func (ss *session) serveReserve(ctx context.Context, id uint64, d *dec) {
 		err = fmt.Errorf("%w: call %d: %v", beanspike.ErrInvalidArgument, id, err)
 	}
 	if err != nil {
-		ss.send(ss.ctx, appendErrorReply(nil, id, ss.wireErr(ctx, err)), nil)
+		ss.sendError(ctx, id, err)
 		return
 	}
 	for i, j := range jobs {
@@ -567,6 +580,9 @@ func (ss *session) serveReserve(ctx context.Context, id uint64, d *dec) {
 			body = j.Body
 		}
 		if err := ss.send(ss.ctx, b, body); err != nil {
+			if errors.Is(err, errReplyTooLong) {
+				ss.sendError(ctx, id, err)
+			}
 			ss.undeliverable(jobs[i:], err)
 			return
 		}
@@ -600,23 +616,58 @@ func (ss *session) undeliverable(jobs []*beanspike.Job, cause error) {
 	}
 }
 
-// send sends one reply: a frame h on the reply stream, then body, if
-// any, in frames of at most chunkSize bytes.
+// errReplyTooLong means a reply does not fit in one frame of a client
+// whose version cannot take it in several.
+var errReplyTooLong = fmt.Errorf("%w: remote: the reply does not fit in one frame, and the client's version cannot take it in several", errors.ErrUnsupported)
+
+// send sends one reply: h, the reply's header and result, in one frame
+// or, when it is longer than the client's frames, as a long reply (the
+// header codeLong and h's length, then h in frames); then body, if any,
+// in frames. It returns errReplyTooLong, having sent nothing, if h does
+// not fit and the client cannot take a long reply. Any other failure
+// means the reply stream is broken, or cut inside a reply so that the
+// client cannot tell where the next one starts: the session ends, so
+// that the client learns it at once instead of waiting for the reply.
 func (ss *session) send(ctx context.Context, h, body []byte) error {
 	ss.outMu.Lock()
 	defer ss.outMu.Unlock()
-	if err := ss.out.WriteFrame(ctx, h); err != nil {
-		return err
-	}
-	for len(body) > 0 {
-		n := min(len(body), chunkSize)
-		if err := ss.out.WriteFrame(ctx, body[:n]); err != nil {
-			// The stream is broken: the client cannot tell where the
-			// next reply starts. End the session.
-			ss.stop(stopClient)
+	chunk := min(chunkSize, ss.maxFrame)
+	if len(h) > ss.maxFrame {
+		if ss.version < version {
+			return errReplyTooLong
+		}
+		id, _ := binary.Uvarint(h)
+		long := binary.AppendUvarint(appendHeader(nil, id, codeLong), uint64(len(h)))
+		if err := ss.write(ctx, long); err != nil {
 			return err
 		}
-		body = body[n:]
+		if err := ss.writeChunks(ctx, h, chunk); err != nil {
+			return err
+		}
+	} else if err := ss.write(ctx, h); err != nil {
+		return err
+	}
+	return ss.writeChunks(ctx, body, chunk)
+}
+
+// writeChunks writes p in frames of at most chunk bytes.
+func (ss *session) writeChunks(ctx context.Context, p []byte, chunk int) error {
+	for len(p) > 0 {
+		n := min(len(p), chunk)
+		if err := ss.write(ctx, p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// write writes one frame of a reply; a failure ends the session.
+func (ss *session) write(ctx context.Context, p []byte) error {
+	if err := ss.out.WriteFrame(ctx, p); err != nil {
+		ss.s.cfg.logger.Debug("remote: reply not sent; ending the session", "err", err)
+		ss.stop(stopClient)
+		return err
 	}
 	return nil
 }

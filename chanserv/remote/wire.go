@@ -8,13 +8,18 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/chanserv"
 )
 
-// The session request's body: magic, then version. See the package
+// The session request's body: magic, then version, then, from version 2
+// on, the longest frame the client accepts. See the package
 // documentation for the wire format.
 const (
 	magic   = "BSPK"
-	version = 1
+	version = 2
+	// version1 sessions get no long replies: a reply that does not fit
+	// in one frame fails with an error instead.
+	version1 = 1
 )
 
 // Ops, client to server.
@@ -59,6 +64,9 @@ const (
 	codeDeadline
 	codeUnsupported
 	codeOther
+	// codeLong is not an outcome: the reply, whole, follows in frames
+	// (version 2).
+	codeLong byte = 0xff
 )
 
 // inlineMax is the longest body sent in a source's header; longer bodies
@@ -373,28 +381,63 @@ func appendHeader(b []byte, id uint64, code byte) []byte {
 	return append(b, code)
 }
 
+// maxErrorText is the longest error text a reply carries; the rest is
+// cut.
+const maxErrorText = 4 << 10
+
 // appendErrorReply is the header of a failed call.
 func appendErrorReply(b []byte, id uint64, err error) []byte {
 	b = appendHeader(b, id, codeOf(err))
-	return append(b, err.Error()...)
+	return append(b, errorText(err)...)
+}
+
+// errorText is err's text as a reply carries it.
+func errorText(err error) string {
+	msg := err.Error()
+	if len(msg) > maxErrorText {
+		msg = msg[:maxErrorText] + "…"
+	}
+	return msg
 }
 
 // appendHello is the hello header: version, the server's largest message
 // and the store's largest body (0 if unknown).
-func appendHello(b []byte, maxMsg, maxBody int) []byte {
+func appendHello(b []byte, v byte, maxMsg, maxBody int) []byte {
 	b = appendHeader(b, 0, codeOK)
-	b = append(b, version)
+	b = append(b, v)
 	b = binary.AppendUvarint(b, uint64(maxMsg))
 	return binary.AppendUvarint(b, uint64(maxBody))
 }
 
-// checkSession validates a session request's body.
-func checkSession(body []byte) error {
-	if len(body) != len(magic)+1 || string(body[:len(magic)]) != magic {
-		return fmt.Errorf("%w: not a beanspike session", errMalformed)
+// appendSession is a session request's body.
+func appendSession(b []byte, maxFrame int) []byte {
+	b = append(b, magic...)
+	b = append(b, version)
+	return binary.AppendUvarint(b, uint64(maxFrame))
+}
+
+// checkSession validates a session request's body and returns its
+// version and the longest frame the client accepts (for version 1, the
+// transport's default, which such clients used).
+func checkSession(body []byte) (v byte, maxFrame int, err error) {
+	if len(body) < len(magic)+1 || string(body[:len(magic)]) != magic {
+		return 0, 0, fmt.Errorf("%w: not a beanspike session", errMalformed)
 	}
-	if body[len(magic)] != version {
-		return fmt.Errorf("%w: version %d, want %d", errMalformed, body[len(magic)], version)
+	d := dec{b: body[len(magic):]}
+	switch v = d.byte(); v {
+	case version1:
+		maxFrame = chanserv.DefaultMaxFrameSize
+	case version:
+		n := d.uvarint()
+		if n < 1<<10 || n > 1<<31-1 {
+			d.fail()
+		}
+		maxFrame = int(n)
+	default:
+		return 0, 0, fmt.Errorf("%w: version %d, want %d or %d", errMalformed, v, version1, version)
 	}
-	return nil
+	if err := d.done(); err != nil {
+		return 0, 0, fmt.Errorf("%w: bad session request", errMalformed)
+	}
+	return v, maxFrame, nil
 }
