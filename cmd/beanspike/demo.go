@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,14 +18,20 @@ import (
 // demo runs an in-memory store behind a remote server on an in-process
 // link, and walks a few jobs through their life cycle with a producer, a
 // hand-driven client and a worker, printing what happens.
-func (a *app) demo(ctx context.Context, args []string) error {
+func (a *app) demo(ctx context.Context, args []string) (err error) {
 	fs := a.flags("demo", "")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	out := &stickyWriter{w: a.stdout}
+	defer func() {
+		if err == nil && out.err != nil {
+			err = outputErr(out.err, "")
+		}
+	}()
 	start := time.Now()
 	say := func(format string, args ...any) {
-		fmt.Fprintf(a.stdout, "%6.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+		fmt.Fprintf(out, "%6.3fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
 	store, err := memory.New()
@@ -103,7 +111,7 @@ func (a *app) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	say("bury job %d: it is %s (reason %q); no Reserve will return it", j.ID, st.State, st.BuryReason)
-	if err := a.demoTable(ctx, hand, tube); err != nil {
+	if err := demoTable(ctx, out, hand, tube); err != nil {
 		return err
 	}
 	n, err := hand.Kick(ctx, tube, 10)
@@ -162,16 +170,35 @@ func (a *app) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	say("worker stopped; every job is done")
-	return a.demoTable(ctx, hand, tube)
+	return demoTable(ctx, out, hand, tube)
 }
 
-// demoTable prints the tube's counts.
-func (a *app) demoTable(ctx context.Context, q beanspike.Queue, tube string) error {
+// demoTable prints the tube's counts to w.
+func demoTable(ctx context.Context, w io.Writer, q beanspike.Queue, tube string) error {
 	s, err := q.StatsTube(ctx, tube)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "         tube %s: %d ready, %d reserved, %d delayed, %d buried, %d put, %d deleted\n",
+	fmt.Fprintf(w, "         tube %s: %d ready, %d reserved, %d delayed, %d buried, %d put, %d deleted\n",
 		s.Name, s.Ready, s.Reserved, s.Delayed, s.Buried, s.TotalJobs, s.Deletes)
 	return nil
+}
+
+// stickyWriter writes to w until a write fails, and keeps the first
+// error. It is safe for concurrent use.
+type stickyWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	s.err = err
+	return n, err
 }

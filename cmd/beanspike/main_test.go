@@ -121,16 +121,16 @@ func TestClientCommands(t *testing.T) {
 	want(t, runCmd(t, addr, "", "reserve", "-tube", "work", "-delete"), exitOK, "id 1\n", "reserves 2\n")
 	want(t, runCmd(t, addr, "", "peek", "1"), exitNotFound)
 
-	want(t, runCmd(t, addr, "", "release", "-pri", "1", "-delay", "1h", "2"), exitOK, "released 2 (priority 1, delay 1h0m0s)")
+	want(t, runCmd(t, addr, "", "release", "-take", "-pri", "1", "-delay", "1h", "2"), exitOK, "released 2 (priority 1, delay 1h0m0s)")
 	want(t, runCmd(t, addr, "", "stats", "-job", "2"), exitOK, "state        delayed", "priority     1\n", "releases     1\n")
-	want(t, runCmd(t, addr, "", "bury", "-reason", "broken", "2"), exitOK, "buried 2")
+	want(t, runCmd(t, addr, "", "bury", "-take", "-reason", "broken", "2"), exitOK, "buried 2")
 	want(t, runCmd(t, addr, "", "stats", "-job", "2"), exitOK, "bury-reason  broken")
 	r = runCmd(t, addr, "", "stats")
 	want(t, r, exitOK, "TUBE", "READY", "BURIED")
 	// READY URGENT RESERVED DELAYED BURIED WAITING TOTAL DELETES PAUSED
 	wantRow(t, r.stdout, "work", "0 0 0 0 1 0 2 1 -")
-	want(t, runCmd(t, addr, "", "kick", "-tube", "work", "5"), exitOK, "kicked 1 jobs")
-	want(t, runCmd(t, addr, "", "kick", "-job", "3"), exitOK, "kicked 3")
+	want(t, runCmd(t, addr, "", "kick", "-tube", "work", "5"), exitOK, "kicked 1 job\n")
+	want(t, runCmd(t, addr, "", "kick", "-job", "3"), exitOK, "kicked job 3")
 	want(t, runCmd(t, addr, "", "pause", "-tube", "work", "1m"), exitOK, "tube work paused for 1m0s")
 	want(t, runCmd(t, addr, "", "reserve", "-tube", "work"), exitNotFound)
 	want(t, runCmd(t, addr, "", "pause", "-tube", "work", "0"), exitOK, "unpaused")
@@ -168,18 +168,18 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"put", "-bogus"}, exitUsage, "flag provided but not defined"},
 		{[]string{"put", "a", "b"}, exitUsage, "wrong number of arguments"},
-		{[]string{"delete"}, exitUsage, "wrong number of arguments"},
+		{[]string{"delete"}, exitUsage, "give the IDs of the jobs to delete"},
 		{[]string{"delete", "x"}, exitUsage, `"x" is not a job ID`},
 		{[]string{"pause", "soon"}, exitUsage, "is not a duration"},
 		{[]string{"peek"}, exitUsage, "give a job ID or one of"},
 		{[]string{"put", "-h"}, exitOK, "-tube"},
 		{[]string{"serve", "-aerospike", "nohost"}, exitUsage, "not host:port/namespace"},
-		{[]string{"delete", "999"}, exitNotFound, "job not found"},
-		{[]string{"peek", "-ready", "-tube", "empty"}, exitNotFound, "not found"},
-		{[]string{"reserve", "-tube", "empty", "-wait", "50ms"}, exitNotFound, "no job ready in time"},
-		{[]string{"stats", "nosuchtube"}, exitNotFound, "not found"},
-		{[]string{"put", "-tube", "-bad", "x"}, exitError, "invalid tube name"},
-		{[]string{"release", "999"}, exitNotFound, "take job 999"},
+		{[]string{"delete", "999"}, exitNotFound, "job 999 not found"},
+		{[]string{"peek", "-ready", "-tube", "empty"}, exitNotFound, `no tube "empty"`},
+		{[]string{"reserve", "-tube", "empty", "-wait", "50ms"}, exitNotFound, `no job ready in "empty" within 50ms`},
+		{[]string{"stats", "nosuchtube"}, exitNotFound, `no tube "nosuchtube"`},
+		{[]string{"put", "-tube", "-bad", "x"}, exitUsage, `tube name "-bad" starts with a hyphen`},
+		{[]string{"release", "999"}, exitNotFound, "job 999 not found"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
