@@ -392,7 +392,10 @@ type clusterLoad struct {
 	// of that time if a third of the jobs are not acknowledged by then.
 	produceFor time.Duration
 	deadline   time.Duration // for the whole run, drain included
-	disrupt    func(ctx context.Context, c *asCluster) error
+	// stall ends the drain when no job was delivered for the first time
+	// for that long: the jobs still missing are then reported.
+	stall   time.Duration
+	disrupt func(ctx context.Context, c *asCluster) error
 }
 
 // tally is what the producers and consumers saw.
@@ -403,16 +406,51 @@ type tally struct {
 	bodies   map[beanspike.ID]string // body of the first reservation
 	deleted  map[beanspike.ID]int    // acknowledged deletes
 	missing  int                     // acknowledged, never reserved
+	lastNew  time.Time               // when a job was first reserved last
+	// The longest time between two jobs first reserved, and when it
+	// ended.
+	gap    time.Duration
+	gapEnd time.Time
 
 	putFails, reserveFails, deleteFails atomic.Int64
+	// The longest call of each kind, successful or not (ns).
+	slowestPut, slowestReserve, slowestDelete atomic.Int64
+	// The first failed calls, for the log.
+	failures []string
 }
 
-func (tl *tally) ack(id beanspike.ID, n int) {
+// failed records a failed call that the load goes on after.
+func (tl *tally) failed(began time.Time, call string, d time.Duration, err error) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	if len(tl.failures) < 12 {
+		tl.failures = append(tl.failures, fmt.Sprintf("at %v %s took %v: %v",
+			time.Since(began).Round(time.Millisecond), call, d.Round(time.Millisecond), err))
+	}
+}
+
+// ack records job number n acknowledged as id; an ID acknowledged
+// before is an error.
+func (tl *tally) ack(id beanspike.ID, n int) error {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if m, ok := tl.acked[id]; ok {
+		return fmt.Errorf("Put returned ID %d for job number %d and for job number %d", id, m, n)
+	}
 	tl.acked[id] = n
 	if tl.reserved[id] == 0 {
 		tl.missing++
+	}
+	return nil
+}
+
+// took records d as a call's duration in slowest.
+func took(slowest *atomic.Int64, d time.Duration) {
+	for {
+		old := slowest.Load()
+		if int64(d) <= old || slowest.CompareAndSwap(old, int64(d)) {
+			return
+		}
 	}
 }
 
@@ -421,6 +459,11 @@ func (tl *tally) reserve(j *beanspike.Job) {
 	defer tl.mu.Unlock()
 	tl.reserved[j.ID]++
 	if tl.reserved[j.ID] == 1 {
+		now := time.Now()
+		if d := now.Sub(tl.lastNew); d > tl.gap {
+			tl.gap, tl.gapEnd = d, now
+		}
+		tl.lastNew = now
 		tl.bodies[j.ID] = string(j.Body)
 		if _, ok := tl.acked[j.ID]; ok {
 			tl.missing--
@@ -438,6 +481,14 @@ func (tl *tally) missingNow() int {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	return tl.missing
+}
+
+// stalled tells whether acknowledged jobs are missing and no job was
+// reserved for the first time in the last d.
+func (tl *tally) stalled(d time.Duration) bool {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.missing > 0 && time.Since(tl.lastNew) > d
 }
 
 func (tl *tally) ackedNow() int {
@@ -507,6 +558,7 @@ func (w clusterLoad) run(t *testing.T) {
 	}
 
 	began := time.Now()
+	tl.lastNew = began
 	third := make(chan struct{})
 	var thirdOnce sync.Once
 	var disrupted, disruptAt time.Duration
@@ -565,11 +617,16 @@ func (w clusterLoad) run(t *testing.T) {
 					return
 				}
 				pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+				t0 := time.Now()
 				id, err := q.Put(pctx, tube, jobBody(n), beanspike.WithTTR(w.ttr))
+				took(&tl.slowestPut, time.Since(t0))
 				pcancel()
 				switch {
 				case err == nil:
-					tl.ack(id, n)
+					if err := tl.ack(id, n); err != nil {
+						fail(err)
+						return
+					}
 					if tl.ackedNow() >= w.jobs/3 {
 						thirdOnce.Do(func() { close(third) })
 					}
@@ -577,6 +634,7 @@ func (w clusterLoad) run(t *testing.T) {
 					return
 				case errors.Is(err, beanspike.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 					tl.putFails.Add(1) // in doubt: not acknowledged
+					tl.failed(began, "Put", time.Since(t0), err)
 				default:
 					fail(fmt.Errorf("Put: %w", err))
 					return
@@ -593,9 +651,11 @@ func (w clusterLoad) run(t *testing.T) {
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			for ctx.Err() == nil && (producing.Load() || tl.missingNow() > 0) {
+			for ctx.Err() == nil && (producing.Load() || tl.missingNow() > 0 && !tl.stalled(w.stall)) {
 				rctx, rcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				t0 := time.Now()
 				j, err := q.Reserve(rctx, tube)
+				took(&tl.slowestReserve, time.Since(t0))
 				rcancel()
 				switch {
 				case err == nil:
@@ -605,6 +665,7 @@ func (w clusterLoad) run(t *testing.T) {
 					continue
 				case errors.Is(err, beanspike.ErrUnavailable):
 					tl.reserveFails.Add(1)
+					tl.failed(began, "Reserve", time.Since(t0), err)
 					continue
 				default:
 					fail(fmt.Errorf("Reserve: %w", err))
@@ -612,7 +673,9 @@ func (w clusterLoad) run(t *testing.T) {
 				}
 				tl.reserve(j)
 				dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+				t0 = time.Now()
 				err = q.Delete(dctx, j.ID)
+				took(&tl.slowestDelete, time.Since(t0))
 				dcancel()
 				switch {
 				case err == nil:
@@ -624,6 +687,7 @@ func (w clusterLoad) run(t *testing.T) {
 					// Lapsed or in doubt: a job not deleted comes back
 					// after its TTR.
 					tl.deleteFails.Add(1)
+					tl.failed(began, "Delete", time.Since(t0), err)
 				default:
 					fail(fmt.Errorf("Delete(%d): %w", j.ID, err))
 					return
@@ -671,13 +735,36 @@ func (w clusterLoad) run(t *testing.T) {
 	t.Logf("delivered: %d distinct jobs, %d duplicate deliveries, %d jobs delivered but not acknowledged; %d deletes acknowledged (%d of a job already deleted), %d failed; %d reserve failures",
 		len(tl.reserved), dups, extra, len(tl.deleted), delDups, tl.deleteFails.Load(), tl.reserveFails.Load())
 
+	for _, f := range tl.failures {
+		t.Logf("failed call %s", f)
+	}
+	t.Logf("longest time without a new job delivered: %v, until %v",
+		tl.gap.Round(time.Millisecond), tl.gapEnd.Sub(began).Round(time.Millisecond))
+	t.Logf("slowest calls: Put %v, Reserve %v (500ms deadline), Delete %v",
+		time.Duration(tl.slowestPut.Load()).Round(time.Millisecond),
+		time.Duration(tl.slowestReserve.Load()).Round(time.Millisecond),
+		time.Duration(tl.slowestDelete.Load()).Round(time.Millisecond))
+
 	var lost []beanspike.ID
+	badBodies := 0
 	for id, n := range tl.acked {
 		if tl.reserved[id] == 0 {
 			lost = append(lost, id)
 		} else if want := string(jobBody(n)); tl.bodies[id] != want {
-			t.Errorf("job %d (put as job number %d) delivered with body %q, want %q", id, n, tl.bodies[id], want)
+			if badBodies++; badBodies <= 10 {
+				t.Errorf("job %d (put as job number %d) delivered with body %q, want %q", id, n, tl.bodies[id], want)
+			}
 		}
+	}
+	if badBodies > 0 {
+		t.Errorf("%d jobs delivered with a body not theirs", badBodies)
+	}
+	if stalled := !timedOut && tl.missing > 0; stalled {
+		t.Errorf("the drain stopped: no job delivered for the first time for %v", w.stall)
+	}
+	if timedOut {
+		t.Errorf("the run did not finish within %v: %d of %d acknowledged jobs delivered; producers done: %v",
+			w.deadline, len(tl.acked)-tl.missing, len(tl.acked), !producing.Load())
 	}
 	if !disruptOK && len(errs) == 0 {
 		t.Errorf("the cluster was never disrupted (%d of %d puts acknowledged)", len(tl.acked), w.jobs)
@@ -721,31 +808,40 @@ func (w clusterLoad) run(t *testing.T) {
 	}
 }
 
-// clusterJobs is the number of jobs of a cluster run.
-func clusterJobs() int {
+// newClusterLoad returns the load of the cluster tests, with disrupt:
+// 4 producers and 4 consumers over 20,000 jobs (3,000 with -short), in
+// under two minutes whatever happens.
+func newClusterLoad(disrupt func(ctx context.Context, c *asCluster) error) clusterLoad {
+	jobs := 20000
 	if testing.Short() {
-		return 3000
+		jobs = 3000
 	}
-	return 20000
+	return clusterLoad{
+		jobs:       jobs,
+		producers:  4,
+		consumers:  4,
+		ttr:        5 * time.Second,
+		backlog:    500,
+		produceFor: 50 * time.Second,
+		stall:      30 * time.Second,
+		deadline:   110 * time.Second,
+		disrupt:    disrupt,
+	}
 }
 
 // A node of three dies (SIGKILL) a third of the way through: with
 // replication factor 2, no acknowledged job is lost.
 func TestClusterNodeKilled(t *testing.T) {
 	const victim = 1
-	clusterLoad{
-		jobs: clusterJobs(), producers: 4, consumers: 4,
-		ttr: 5 * time.Second, backlog: 2000, produceFor: 60 * time.Second, deadline: 110 * time.Second,
-		disrupt: func(ctx context.Context, c *asCluster) error {
-			if err := c.kill(ctx, victim); err != nil {
-				return err
-			}
-			c.t.Logf("killed node %d (port %d)", victim, c.nodes[victim].port)
-			wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-			defer wcancel()
-			return c.waitSize(wctx, c.others(victim), clusterNodes-1)
-		},
-	}.run(t)
+	newClusterLoad(func(ctx context.Context, c *asCluster) error {
+		if err := c.kill(ctx, victim); err != nil {
+			return err
+		}
+		c.t.Logf("killed node %d (port %d)", victim, c.nodes[victim].port)
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer wcancel()
+		return c.waitSize(wctx, c.others(victim), clusterNodes-1)
+	}).run(t)
 }
 
 // A node of three dies (SIGKILL) a third of the way through and starts
@@ -753,38 +849,34 @@ func TestClusterNodeKilled(t *testing.T) {
 // while the load goes on. No acknowledged job is lost.
 func TestClusterNodeRestarted(t *testing.T) {
 	const victim = 0 // the node the others joined through
-	clusterLoad{
-		jobs: clusterJobs(), producers: 4, consumers: 4,
-		ttr: 5 * time.Second, backlog: 2000, produceFor: 60 * time.Second, deadline: 110 * time.Second,
-		disrupt: func(ctx context.Context, c *asCluster) error {
-			if err := c.kill(ctx, victim); err != nil {
-				return err
-			}
-			c.t.Logf("killed node %d (port %d)", victim, c.nodes[victim].port)
-			wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-			defer wcancel()
-			if err := c.waitSize(wctx, c.others(victim), clusterNodes-1); err != nil {
-				return err
-			}
-			// The start script waits for a line of the log: keep the
-			// old log apart so that it waits for the new one.
-			logf := filepath.Join(c.nodes[victim].dir, "log", "aerospike.log")
-			if err := os.Rename(logf, logf+".killed"); err != nil {
-				return err
-			}
-			if err := c.startNode(wctx, victim, c.nodes[c.others(victim)[0]].port); err != nil {
-				return err
-			}
-			c.t.Logf("restarted node %d (port %d)", victim, c.nodes[victim].port)
-			if err := c.waitSize(wctx, c.all(), clusterNodes); err != nil {
-				return err
-			}
-			if err := c.waitSettled(wctx, c.all(), clusterNodes); err != nil {
-				return err
-			}
-			objs, err := c.objects(victim)
-			c.t.Logf("node %d rejoined, migrations done: it holds %s records (%v)", victim, objs, err)
-			return nil
-		},
-	}.run(t)
+	newClusterLoad(func(ctx context.Context, c *asCluster) error {
+		if err := c.kill(ctx, victim); err != nil {
+			return err
+		}
+		c.t.Logf("killed node %d (port %d)", victim, c.nodes[victim].port)
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer wcancel()
+		if err := c.waitSize(wctx, c.others(victim), clusterNodes-1); err != nil {
+			return err
+		}
+		// The start script waits for a line of the log: keep the
+		// old log apart so that it waits for the new one.
+		logf := filepath.Join(c.nodes[victim].dir, "log", "aerospike.log")
+		if err := os.Rename(logf, logf+".killed"); err != nil {
+			return err
+		}
+		if err := c.startNode(wctx, victim, c.nodes[c.others(victim)[0]].port); err != nil {
+			return err
+		}
+		c.t.Logf("restarted node %d (port %d)", victim, c.nodes[victim].port)
+		if err := c.waitSize(wctx, c.all(), clusterNodes); err != nil {
+			return err
+		}
+		if err := c.waitSettled(wctx, c.all(), clusterNodes); err != nil {
+			return err
+		}
+		objs, err := c.objects(victim)
+		c.t.Logf("node %d rejoined, migrations done: it holds %s records (%v)", victim, objs, err)
+		return nil
+	}).run(t)
 }
