@@ -1,64 +1,19 @@
-// Package vnet is the default [chanserv.Multiplexer]: virtual listeners
-// and connections carried as github.com/hashicorp/yamux streams over
-// ordinary connections (TCP, TLS, anything that is a net.Conn).
-//
-// A [Node] is one participant. It serves peers that connect to it
-// ([Node.Listen], [Node.Serve]) and connects to peers ([Node.Connect]);
-// either way the link is one yamux session, usable in both directions.
-// [Node.Bind] registers a virtual address (a service name, or "" / ":0"
-// for a fresh ephemeral one), which the node advertises to every peer;
-// [Node.DialTimeout] opens a stream to a peer that advertises the
-// address, waiting for the advertisement if it has not arrived yet. A
-// node does not dial its own addresses and does not forward: a service is
-// reachable from the nodes directly linked to the one that bound it.
-//
-// # Wire format
-//
-// Each session starts with both sides opening a control stream. Every
-// stream starts with a preamble from the opener: a big-endian uint16
-// length and the target address (length 0 for the control stream). The
-// acceptor answers a service stream with one status byte, 0 (accepted) or
-// 1 (no such address), sent in front of its first write; the opener reads
-// it on its first read, so opening a stream costs no round trip. On the
-// control stream each side sends records: one byte (1 = bound, 2 =
-// unbound), a big-endian uint16 length and the address.
-//
-// # Connections
-//
-// Streams are wrapped to behave as a correct net.Conn (the wrapper passes
-// golang.org/x/net/nettest's conformance suite): writes after their
-// deadline fail with a timeout, and Close unblocks pending reads and
-// writes. yamux's per-stream window (Config.MaxStreamWindowSize) gives
-// each stream its own flow control, so a stalled reader blocks only its
-// own stream. yamux writes a frame's header and body with two writes;
-// vnet joins them, so that a small message costs one system call.
-//
-// hashicorp/yamux was chosen over libp2p/go-yamux/v5 by measurement:
-// go-yamux opens streams more cheaply but moves large frames with 30-60%
-// more CPU (see chanserv's BENCHMARKS.md).
-//
-// [chanserv.Multiplexer]: https://pkg.go.dev/github.com/beanspike/beanspike/chanserv#Multiplexer
 package vnet
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	yamux "github.com/libp2p/go-yamux/v5"
 )
 
 // Errors returned by a Node.
@@ -145,6 +100,9 @@ type Node struct {
 	done      chan struct{} // closed by Close
 	nextPort  uint64
 	wg        sync.WaitGroup
+
+	logMu    sync.Mutex
+	yamuxLim logLimiter // of yamux's log lines
 }
 
 // New returns a node with a random identity.
@@ -178,10 +136,12 @@ func (n *Node) ID() string { return n.id }
 func (n *Node) yamuxConfig() *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.AcceptBacklog = DefaultAcceptBacklog
+	c.MaxIncomingStreams = 1 << 20
+	// The whole window from the start, as hashicorp/yamux gave it: chanserv
+	// sends up to its own credit window per source without waiting.
+	c.InitialStreamWindowSize = n.window
 	c.MaxStreamWindowSize = n.window
-	c.LogOutput = nil
-	c.Logger = slogAdapter{n.logger}
-	c.StreamCloseTimeout = time.Minute
+	c.LogOutput = &yamuxLog{n: n}
 	return c
 }
 
@@ -335,11 +295,10 @@ func (n *Node) Attach(c net.Conn, initiator bool) error {
 		ys  *yamux.Session
 		err error
 	)
-	fc := newFrameConn(c)
 	if initiator {
-		ys, err = yamux.Client(fc, n.yamuxConfig())
+		ys, err = yamux.Client(c, n.yamuxConfig(), nil)
 	} else {
-		ys, err = yamux.Server(fc, n.yamuxConfig())
+		ys, err = yamux.Server(c, n.yamuxConfig(), nil)
 	}
 	if err != nil {
 		return err
@@ -443,8 +402,11 @@ func (n *Node) dial(ctx context.Context, timeout time.Duration, address string) 
 		changed := n.changed
 		n.mu.Unlock()
 		if s != nil {
-			st, err := s.ys.OpenStream()
+			st, err := s.ys.OpenStream(ctx)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil, &net.OpError{Op: "dial", Net: "vnet", Addr: Addr(address), Err: ctx.Err()}
+				}
 				n.logger.Debug("vnet: open stream", "err", err)
 				s.ys.Close()
 				continue
@@ -505,439 +467,31 @@ func (n *Node) notifyLocked() {
 	n.changed = make(chan struct{})
 }
 
-const (
-	opBound   = 1
-	opUnbound = 2
-)
+// yamuxLog is the destination of a session's log lines: it passes them
+// on to the node's logger, at most one a second for the whole node, so
+// that a peer cannot flood the log (go-yamux logs, for instance, each
+// ping reply it drops).
+type yamuxLog struct{ n *Node }
 
-// session is one yamux link to a peer.
-type session struct {
-	n  *Node
-	ys *yamux.Session
-
-	ctlMu sync.Mutex
-	ctl   net.Conn // our control stream; nil until opened
-
-	mu     sync.Mutex
-	remote map[string]struct{} // addresses the peer advertised
+func (y *yamuxLog) Write(p []byte) (int, error) {
+	n := y.n
+	line := strings.TrimSpace(string(p))
+	// Drop log.LstdFlags' "2006/01/02 15:04:05 " prefix.
+	if len(line) > 20 && line[4] == '/' && line[13] == ':' {
+		line = line[20:]
+	}
+	level := slog.LevelDebug
+	if strings.HasPrefix(line, "[ERR]") || strings.HasPrefix(line, "[WARN]") {
+		level = slog.LevelWarn
+	}
+	if !n.logger.Enabled(context.Background(), level) {
+		return len(p), nil
+	}
+	n.logMu.Lock()
+	held, ok := n.yamuxLim.allow(time.Now())
+	n.logMu.Unlock()
+	if ok {
+		n.logger.Log(context.Background(), level, "vnet: "+line, "unlogged", held)
+	}
+	return len(p), nil
 }
-
-func (s *session) has(addr string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.remote[addr]
-	return ok
-}
-
-func (s *session) run() {
-	n := s.n
-	defer n.wg.Done()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer func() {
-		s.ys.Close()
-		n.mu.Lock()
-		delete(n.sessions, s)
-		n.notifyLocked()
-		n.mu.Unlock()
-	}()
-
-	ctl, err := s.ys.OpenStream()
-	if err != nil {
-		return
-	}
-	// Under ctlMu, so that a concurrent Bind either is in this list or
-	// advertises after it.
-	s.ctlMu.Lock()
-	buf := []byte{0, 0} // preamble: the empty address of a control stream
-	n.mu.Lock()
-	for name := range n.listeners {
-		buf = appendRecord(buf, opBound, name)
-	}
-	n.mu.Unlock()
-	s.ctl = ctl
-	_, err = ctl.Write(buf)
-	s.ctlMu.Unlock()
-	if err != nil {
-		return
-	}
-	for {
-		st, err := s.ys.AcceptStream()
-		if err != nil {
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.route(st)
-		}()
-	}
-}
-
-// advertise tells the peer about a local address.
-func (s *session) advertise(op byte, name string) {
-	s.ctlMu.Lock()
-	defer s.ctlMu.Unlock()
-	if s.ctl == nil {
-		return // run sends the full list when it opens the control stream
-	}
-	if _, err := s.ctl.Write(appendRecord(nil, op, name)); err != nil {
-		s.ys.Close()
-	}
-}
-
-func appendRecord(b []byte, op byte, name string) []byte {
-	b = append(b, op, byte(len(name)>>8), byte(len(name)))
-	return append(b, name...)
-}
-
-// route reads an accepted stream's preamble and hands it on.
-func (s *session) route(st *yamux.Stream) {
-	st.SetReadDeadline(time.Now().Add(preambleTimeout))
-	var hdr [2]byte
-	if _, err := io.ReadFull(st, hdr[:]); err != nil {
-		st.Close()
-		return
-	}
-	ln := int(binary.BigEndian.Uint16(hdr[:]))
-	if ln > maxAddrLen {
-		st.Close()
-		return
-	}
-	n := s.n
-	bp := n.buf()
-	name := append((*bp)[:0], make([]byte, ln)...)
-	_, err := io.ReadFull(st, name)
-	*bp = name
-	if err != nil {
-		n.bufs.Put(bp)
-		st.Close()
-		return
-	}
-	st.SetReadDeadline(time.Time{})
-	if ln == 0 {
-		n.bufs.Put(bp)
-		s.readControl(st)
-		return
-	}
-	n.mu.Lock()
-	l := n.listeners[string(name)]
-	n.mu.Unlock()
-	n.bufs.Put(bp)
-	if l == nil {
-		st.Write([]byte{1})
-		st.Close()
-		return
-	}
-	c := newConn(n, st, false, l.addr, remoteAddr)
-	select {
-	case l.ch <- c:
-	case <-l.done:
-		st.Write([]byte{1})
-		st.Close()
-	case <-s.ys.CloseChan():
-		st.Close()
-	}
-}
-
-// readControl applies the peer's advertisements until the stream ends.
-func (s *session) readControl(st *yamux.Stream) {
-	defer s.ys.Close()
-	br := bufio.NewReader(st)
-	var hdr [3]byte
-	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return
-		}
-		ln := int(binary.BigEndian.Uint16(hdr[1:]))
-		if ln == 0 || ln > maxAddrLen {
-			return
-		}
-		name := make([]byte, ln)
-		if _, err := io.ReadFull(br, name); err != nil {
-			return
-		}
-		s.mu.Lock()
-		switch hdr[0] {
-		case opBound:
-			s.remote[string(name)] = struct{}{}
-		case opUnbound:
-			delete(s.remote, string(name))
-		default:
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		s.n.mu.Lock()
-		s.n.notifyLocked()
-		s.n.mu.Unlock()
-	}
-}
-
-// remoteAddr is the remote address of accepted connections.
-const remoteAddr = Addr("@remote")
-
-type listener struct {
-	n    *Node
-	addr net.Addr // an Addr
-	ch   chan *Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func (l *listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, &net.OpError{Op: "accept", Net: "vnet", Addr: l.addr, Err: net.ErrClosed}
-	}
-}
-
-func (l *listener) Close() error {
-	l.once.Do(func() {
-		n := l.n
-		n.mu.Lock()
-		if n.listeners[l.addr.String()] == l {
-			delete(n.listeners, l.addr.String())
-		}
-		sessions := n.sessionList()
-		n.mu.Unlock()
-		close(l.done)
-		for _, s := range sessions {
-			s.advertise(opUnbound, l.addr.String())
-		}
-	})
-	return nil
-}
-
-func (l *listener) Addr() net.Addr { return l.addr }
-
-// buf returns a pooled buffer, to be put back in n.bufs.
-func (n *Node) buf() *[]byte {
-	if bp, ok := n.bufs.Get().(*[]byte); ok {
-		return bp
-	}
-	b := make([]byte, 0, 512)
-	return &b
-}
-
-// firstWriteMax is the longest write sent in one piece with the
-// connection's preamble or status byte.
-const firstWriteMax = 32 << 10
-
-// Conn is a virtual connection: a yamux stream with correct net.Conn
-// deadline and Close behaviour.
-type Conn struct {
-	n             *Node
-	st            *yamux.Stream
-	local, remote net.Addr // Addr values
-	dialled       string   // the opener's target address, sent in its preamble
-	closed        atomic.Bool
-	active        atomic.Int32 // reads and writes in progress
-	wdeadline     atomic.Int64 // Unix nanoseconds; 0 means none
-	dmu           sync.Mutex   // orders deadline changes with Close
-
-	wmu    sync.Mutex
-	prefix bool // the preamble (opener) or status byte (acceptor) is unsent
-
-	rmu        sync.Mutex
-	opener     bool
-	needStatus bool // the opener must read the acceptor's status byte
-	statusErr  error
-}
-
-func newConn(n *Node, st *yamux.Stream, opener bool, local, remote net.Addr) *Conn {
-	return &Conn{n: n, st: st, prefix: true, opener: opener, needStatus: opener, local: local, remote: remote}
-}
-
-// appendPrefix appends what the connection sends before its first byte:
-// the opener's preamble or the acceptor's status byte 0 (accepted).
-func (c *Conn) appendPrefix(b []byte) []byte {
-	if !c.opener {
-		return append(b, 0)
-	}
-	return append(binary.BigEndian.AppendUint16(b, uint16(len(c.dialled))), c.dialled...)
-}
-
-// writePrefixed writes the prefix followed by b, which is at most
-// firstWriteMax bytes, in one piece, and returns how many bytes of b were
-// written. c.wmu must be held.
-func (c *Conn) writePrefixed(b []byte) (int, error) {
-	c.prefix = false
-	bp := c.n.buf()
-	buf := append(c.appendPrefix((*bp)[:0]), b...)
-	pl := len(buf) - len(b)
-	n, err := c.st.Write(buf) // yamux does not retain buf
-	if cap(buf) <= 64<<10 {
-		*bp = buf[:0]
-		c.n.bufs.Put(bp)
-	}
-	return max(n-pl, 0), err
-}
-
-func (c *Conn) opErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if c.closed.Load() {
-		err = net.ErrClosed
-	} else if errors.Is(err, yamux.ErrTimeout) {
-		err = os.ErrDeadlineExceeded
-	} else if errors.Is(err, io.EOF) {
-		return io.EOF
-	}
-	return &net.OpError{Op: op, Net: "vnet", Source: c.local, Addr: c.remote, Err: err}
-}
-
-// Read reads data from the stream.
-func (c *Conn) Read(b []byte) (int, error) {
-	c.active.Add(1)
-	defer c.active.Add(-1)
-	if c.closed.Load() {
-		return 0, c.opErr("read", net.ErrClosed)
-	}
-	if err := c.readStatus(); err != nil {
-		return 0, err
-	}
-	n, err := c.st.Read(b)
-	return n, c.opErr("read", err)
-}
-
-func (c *Conn) readStatus() error {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	if !c.needStatus {
-		return c.statusErr
-	}
-	if err := c.flushPrefix(); err != nil {
-		return err
-	}
-	var b [1]byte
-	if _, err := io.ReadFull(c.st, b[:]); err != nil {
-		if errors.Is(err, yamux.ErrTimeout) {
-			return c.opErr("read", err) // not fatal: retry after the deadline moves
-		}
-		c.needStatus = false
-		if errors.Is(err, io.EOF) {
-			err = ErrNoRoute
-		}
-		c.statusErr = c.opErr("read", err)
-		return c.statusErr
-	}
-	c.needStatus = false
-	if b[0] != 0 {
-		c.statusErr = c.opErr("dial", ErrNoRoute)
-	}
-	return c.statusErr
-}
-
-func (c *Conn) flushPrefix() error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if !c.prefix {
-		return nil
-	}
-	_, err := c.writePrefixed(nil)
-	return c.opErr("write", err)
-}
-
-// Write writes data to the stream.
-func (c *Conn) Write(b []byte) (int, error) {
-	c.active.Add(1)
-	defer c.active.Add(-1)
-	if c.closed.Load() {
-		return 0, c.opErr("write", net.ErrClosed)
-	}
-	if d := c.wdeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
-		return 0, c.opErr("write", os.ErrDeadlineExceeded)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.prefix {
-		if len(b) <= firstWriteMax {
-			n, err := c.writePrefixed(b)
-			return n, c.opErr("write", err)
-		}
-		if _, err := c.writePrefixed(nil); err != nil {
-			return 0, c.opErr("write", err)
-		}
-	}
-	n, err := c.st.Write(b)
-	return n, c.opErr("write", err)
-}
-
-// Close closes the connection; pending reads and writes return
-// net.ErrClosed.
-func (c *Conn) Close() error {
-	c.dmu.Lock()
-	defer c.dmu.Unlock()
-	if c.closed.Swap(true) {
-		return nil
-	}
-	if !c.opener && c.wmu.TryLock() {
-		// An acceptor that never wrote still owes the opener its status.
-		// (If a write holds wmu, it is sending the status.)
-		if c.prefix {
-			c.st.SetWriteDeadline(time.Now().Add(time.Second))
-			c.writePrefixed(nil)
-		}
-		c.wmu.Unlock()
-	}
-	if c.active.Load() > 0 {
-		// yamux's Close does not wake pending reads and writes: a past
-		// deadline does. A Read or Write that starts later sees closed.
-		past := time.Unix(1, 0)
-		c.st.SetReadDeadline(past)
-		c.st.SetWriteDeadline(past)
-	}
-	return c.st.Close()
-}
-
-// LocalAddr returns the local virtual address.
-func (c *Conn) LocalAddr() net.Addr { return c.local }
-
-// RemoteAddr returns the peer's virtual address.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
-
-// SetDeadline sets the read and write deadlines.
-func (c *Conn) SetDeadline(t time.Time) error {
-	if err := c.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.SetWriteDeadline(t)
-}
-
-// SetReadDeadline sets the deadline for pending and future reads.
-func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.dmu.Lock()
-	defer c.dmu.Unlock()
-	if c.closed.Load() {
-		return c.opErr("set", net.ErrClosed)
-	}
-	return c.st.SetReadDeadline(t)
-}
-
-// SetWriteDeadline sets the deadline for pending and future writes.
-func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.dmu.Lock()
-	defer c.dmu.Unlock()
-	if c.closed.Load() {
-		return c.opErr("set", net.ErrClosed)
-	}
-	var d int64
-	if !t.IsZero() {
-		d = max(int64(t.Sub(time.Unix(0, 0))), 1) // saturates, unlike UnixNano
-	}
-	c.wdeadline.Store(d)
-	return c.st.SetWriteDeadline(t)
-}
-
-// slogAdapter sends yamux's log lines to a slog.Logger.
-type slogAdapter struct{ l *slog.Logger }
-
-func (a slogAdapter) Print(v ...any) { a.l.Debug(strings.TrimSpace(fmt.Sprint(v...))) }
-func (a slogAdapter) Printf(format string, v ...any) {
-	a.l.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)))
-}
-func (a slogAdapter) Println(v ...any) { a.l.Debug(strings.TrimSpace(fmt.Sprintln(v...))) }
