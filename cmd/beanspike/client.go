@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -1442,15 +1441,7 @@ func (a *app) runJob(ctx context.Context, j *beanspike.Job, cfg workConfig) erro
 		EnvAddr+"="+cfg.s.addr,
 		envWorkSocket+"="+cfg.sock,
 	)
-	// The command runs in a process group of its own, so that stopping
-	// it reaches the processes it started, and a terminal's Ctrl-C
-	// reaches work alone, which then stops it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		pid := cmd.Process.Pid
-		time.AfterFunc(killGrace, func() { syscall.Kill(-pid, syscall.SIGKILL) })
-		return syscall.Kill(-pid, syscall.SIGTERM)
-	}
+	ownGroup(cmd)
 	cmd.WaitDelay = killGrace + time.Second
 	a.logf("job %d: running, attempt %d", j.ID, j.Reserves)
 	start := time.Now()

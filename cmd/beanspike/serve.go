@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/beanspike/beanspike"
@@ -104,8 +103,10 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	// SIGUSR1 puts the beanstalk port in drain mode, as it does
 	// beanstalkd: put is answered DRAINING from then on.
 	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
+	if len(drainSignals) > 0 {
+		signal.Notify(usr1, drainSignals...)
+		defer signal.Stop(usr1)
+	}
 
 	log.Info("beanspike serving", "store", what, "remote", addr.String(), "beanstalk", bsAt)
 	if a.ready != nil {
