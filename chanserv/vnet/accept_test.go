@@ -58,6 +58,19 @@ func (h *recordHandler) lines(level slog.Level, s string) []string {
 	return out
 }
 
+// waitLines waits up to 5 s for a line logged at level and above that
+// contains s, and returns the lines that do.
+func (h *recordHandler) waitLines(level slog.Level, s string) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines := h.lines(level, s)
+		if len(lines) > 0 || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // failingListener returns errs from Accept, one per call, before it
 // accepts from the listener it wraps.
 type failingListener struct {

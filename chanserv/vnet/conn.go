@@ -3,6 +3,7 @@ package vnet
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -52,8 +53,8 @@ func (l *listener) Close() error {
 
 func (l *listener) Addr() net.Addr { return l.addr }
 
-// buf returns a pooled buffer, to be put back in n.bufs.
-func (n *Node) buf() *[]byte {
+// pooled returns a pooled buffer, to be put back in n.bufs.
+func (n *Node) pooled() *[]byte {
 	if bp, ok := n.bufs.Get().(*[]byte); ok {
 		return bp
 	}
@@ -82,7 +83,8 @@ type Conn struct {
 
 	rmu        sync.Mutex
 	opener     bool
-	needStatus bool // the opener must read the acceptor's status byte
+	needStatus bool        // the opener must read the acceptor's status byte
+	gotStatus  atomic.Bool // the opener read the status byte
 	statusErr  error
 }
 
@@ -104,7 +106,7 @@ func (c *Conn) appendPrefix(b []byte) []byte {
 // written. c.wmu must be held.
 func (c *Conn) writePrefixed(b []byte) (int, error) {
 	c.prefix = false
-	bp := c.n.buf()
+	bp := c.n.pooled()
 	buf := append(c.appendPrefix((*bp)[:0]), b...)
 	pl := len(buf) - len(b)
 	n, err := c.st.Write(buf) // yamux does not retain buf
@@ -119,12 +121,20 @@ func (c *Conn) opErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if c.closed.Load() {
+	var se *yamux.StreamError
+	switch {
+	case c.closed.Load():
 		err = net.ErrClosed
-	} else if errors.Is(err, yamux.ErrTimeout) {
+	case errors.Is(err, yamux.ErrTimeout):
 		err = os.ErrDeadlineExceeded
-	} else if errors.Is(err, io.EOF) {
+	case errors.Is(err, io.EOF):
 		return io.EOF
+	case errors.Is(err, yamux.ErrKeepAliveTimeout):
+		err = fmt.Errorf("%w: %w", ErrKeepAlive, err)
+	case errors.As(err, &se) && se.Remote && se.ErrorCode == resetNoRoute:
+		err = fmt.Errorf("%w: %w", ErrNoRoute, err)
+	case errors.As(err, &se) && se.Remote && (se.ErrorCode == resetRefused || se.ErrorCode == 0 && c.opener && c.awaitingStatus()):
+		err = fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	return &net.OpError{Op: op, Net: "vnet", Source: c.local, Addr: c.remote, Err: err}
 }
@@ -165,11 +175,16 @@ func (c *Conn) readStatus() error {
 		return c.statusErr
 	}
 	c.needStatus = false
+	c.gotStatus.Store(true)
 	if b[0] != 0 {
 		c.statusErr = c.opErr("dial", ErrNoRoute)
 	}
 	return c.statusErr
 }
+
+// awaitingStatus reports whether the opener has not read the acceptor's
+// status byte: a reset before it means the stream was never accepted.
+func (c *Conn) awaitingStatus() bool { return !c.gotStatus.Load() }
 
 func (c *Conn) flushPrefix() error {
 	c.wmu.Lock()

@@ -18,8 +18,9 @@ const (
 
 // session is one yamux link to a peer.
 type session struct {
-	n  *Node
-	ys *yamux.Session
+	n    *Node
+	ys   *yamux.Session
+	done func() // called when the session ends, if not nil
 
 	ctlMu sync.Mutex
 	ctl   *yamux.Stream // our control stream; nil until opened
@@ -42,6 +43,9 @@ func (s *session) run() {
 	defer wg.Wait()
 	defer func() {
 		s.ys.Close()
+		if s.done != nil {
+			s.done()
+		}
 		n.mu.Lock()
 		delete(n.sessions, s)
 		n.notifyLocked()
@@ -50,6 +54,7 @@ func (s *session) run() {
 
 	ctl, err := s.ys.OpenStream(context.Background())
 	if err != nil {
+		n.sessionEnded(err)
 		return
 	}
 	// Under ctlMu, so that a concurrent Bind either is in this list or
@@ -65,12 +70,23 @@ func (s *session) run() {
 	_, err = ctl.Write(buf)
 	s.ctlMu.Unlock()
 	if err != nil {
+		n.sessionEnded(err)
 		return
 	}
 	for {
 		st, err := s.ys.AcceptStream()
 		if err != nil {
+			n.sessionEnded(err)
 			return
+		}
+		// Here, in the order the peer opened them, and not in route: the
+		// budget counts the streams go-yamux has queued for this loop
+		// too, so a stream refused here makes room for one behind it.
+		if n.buf.over() {
+			n.warn("buffer", "vnet: stream refused: buffer budget spent",
+				"node_bytes", n.buf.used.Load(), "node_limit", n.buf.limit)
+			st.ResetWithError(resetRefused)
+			continue
 		}
 		wg.Add(1)
 		go func() {
@@ -99,6 +115,7 @@ func appendRecord(b []byte, op byte, name string) []byte {
 
 // route reads an accepted stream's preamble and hands it on.
 func (s *session) route(st *yamux.Stream) {
+	n := s.n
 	st.SetReadDeadline(time.Now().Add(preambleTimeout))
 	var hdr [2]byte
 	if _, err := io.ReadFull(st, hdr[:]); err != nil {
@@ -110,8 +127,7 @@ func (s *session) route(st *yamux.Stream) {
 		st.Reset()
 		return
 	}
-	n := s.n
-	bp := n.buf()
+	bp := n.pooled()
 	name := append((*bp)[:0], make([]byte, ln)...)
 	_, err := io.ReadFull(st, name)
 	*bp = name
@@ -131,16 +147,15 @@ func (s *session) route(st *yamux.Stream) {
 	n.mu.Unlock()
 	n.bufs.Put(bp)
 	if l == nil {
-		st.Write([]byte{1})
-		st.Close()
+		// Reset, so that the stream's window and data go at once.
+		st.ResetWithError(resetNoRoute)
 		return
 	}
 	c := newConn(n, st, false, l.addr, remoteAddr)
 	select {
 	case l.ch <- c:
 	case <-l.done:
-		st.Write([]byte{1})
-		st.Close()
+		st.ResetWithError(resetNoRoute)
 	case <-s.ys.CloseChan():
 		st.Reset()
 	}

@@ -3,24 +3,35 @@ package vnet
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	yamux "github.com/libp2p/go-yamux/v5"
 )
 
-// Errors returned by a Node.
+// Errors returned by a Node and its connections.
 var (
 	// ErrNoRoute means no linked peer advertised the dialled address
 	// before the dial timeout, or the peer no longer had it.
 	ErrNoRoute = errors.New("vnet: no route to address")
+	// ErrRefused means the peer reset a stream before accepting it: it
+	// had as many streams from this node as [WithMaxStreams] lets it
+	// serve, or its buffer budget ([WithSessionBuffer], [WithMaxBuffer])
+	// was spent, or its accept backlog was full.
+	ErrRefused = errors.New("vnet: stream refused by peer")
+	// ErrKeepAlive means the peer did not answer a keepalive ping in time
+	// ([WithKeepAlive]): the session and all its streams failed.
+	ErrKeepAlive = errors.New("vnet: peer missed a keepalive")
 	// ErrAddrInUse means Bind was given an address already bound on this
 	// node.
 	ErrAddrInUse = errors.New("vnet: address already in use")
@@ -34,9 +45,26 @@ var (
 const (
 	// DefaultWindow is the per-stream receive window: 1 MiB.
 	DefaultWindow = 1 << 20
-	// DefaultAcceptBacklog is how many streams a session may have opened
-	// and not yet accepted.
-	DefaultAcceptBacklog = 4096
+	// DefaultAcceptBacklog is how many streams a peer may have opened
+	// that the node has not yet taken up.
+	DefaultAcceptBacklog = 256
+	// DefaultMaxConns is how many connections one listener serves at a
+	// time.
+	DefaultMaxConns = 1024
+	// DefaultMaxStreams is how many streams a peer may have open to the
+	// node at a time, on one connection.
+	DefaultMaxStreams = 256
+	// DefaultMaxBuffer is how many bytes of receive window the streams of
+	// all connections may hold together: 4 GiB, which is what the
+	// control streams of DefaultMaxConns connections (2 MiB each with the
+	// default window) and 2,048 more streams reserve.
+	DefaultMaxBuffer = 1 << 32
+	// DefaultKeepAliveInterval is how long a session may be silent before
+	// the node pings the peer.
+	DefaultKeepAliveInterval = 30 * time.Second
+	// DefaultKeepAliveTimeout is how long the node waits for the answer
+	// to a ping, and for a write to the connection to go through.
+	DefaultKeepAliveTimeout = 10 * time.Second
 	// DefaultDialTimeout is used by DialTimeout when given 0.
 	DefaultDialTimeout = 10 * time.Second
 	// maxAddrLen is the longest address.
@@ -44,16 +72,20 @@ const (
 	// preambleTimeout bounds how long an accepted stream may take to
 	// name its target.
 	preambleTimeout = 10 * time.Second
+	// minWindow is yamux's initial window, the least a stream has.
+	minWindow = 256 << 10
 )
 
 // Option configures a [Node].
 type Option func(*Node) error
 
 // WithWindow sets the per-stream receive window in bytes (at least 256
-// KiB). Defaults to [DefaultWindow].
+// KiB): how much a peer may send on a stream before the node's reader
+// takes it. Each stream reserves its window against the buffer budgets.
+// Defaults to [DefaultWindow].
 func WithWindow(n int) Option {
 	return func(nd *Node) error {
-		if n < 256<<10 || n > 1<<30 {
+		if n < minWindow || n > 1<<30 {
 			return fmt.Errorf("%w: window %d not in [256 KiB, 1 GiB]", ErrInvalidOption, n)
 		}
 		nd.window = uint32(n)
@@ -69,6 +101,94 @@ func WithLogger(l *slog.Logger) Option {
 			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
 		}
 		nd.logger = l
+		return nil
+	}
+}
+
+// WithMaxConns sets how many connections each listener ([Node.Listen],
+// [Node.Serve]) serves at a time. A connection past the limit is sent a
+// yamux go-away and closed at once. Defaults to [DefaultMaxConns].
+func WithMaxConns(n int) Option {
+	return func(nd *Node) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max conns %d", ErrInvalidOption, n)
+		}
+		nd.maxConns = n
+		return nil
+	}
+}
+
+// WithMaxStreams sets how many streams a peer may have open to the node
+// at a time on one connection. A stream past the limit is reset, and the
+// peer sees [ErrRefused]. Defaults to [DefaultMaxStreams].
+func WithMaxStreams(n int) Option {
+	return func(nd *Node) error {
+		if n < 1 || n > 1<<24 {
+			return fmt.Errorf("%w: max streams %d not in [1, 2^24]", ErrInvalidOption, n)
+		}
+		nd.maxStreams = n
+		return nil
+	}
+}
+
+// WithAcceptBacklog sets how many streams a peer may have opened that
+// the node has not yet taken up; it also bounds how many of the node's own
+// stream openings may wait for the peer's answer. A stream past it is
+// reset. Defaults to [DefaultAcceptBacklog].
+func WithAcceptBacklog(n int) Option {
+	return func(nd *Node) error {
+		if n < 1 || n > 1<<20 {
+			return fmt.Errorf("%w: accept backlog %d not in [1, 2^20]", ErrInvalidOption, n)
+		}
+		nd.backlog = n
+		return nil
+	}
+}
+
+// WithSessionBuffer sets how many bytes of receive window the streams a
+// peer opens on one connection may hold. Each stream holds its whole
+// window ([WithWindow]), so the node lets a peer have at most n / window
+// streams open at a time (and at most [WithMaxStreams]); a stream past
+// that is reset, and the peer sees [ErrRefused]. Defaults to the windows
+// of [WithMaxStreams] streams.
+func WithSessionBuffer(n int) Option {
+	return func(nd *Node) error {
+		if n < minWindow {
+			return fmt.Errorf("%w: session buffer %d under 256 KiB", ErrInvalidOption, n)
+		}
+		nd.sessBuf = int64(n)
+		return nil
+	}
+}
+
+// WithMaxBuffer sets how many bytes of receive window the streams of all
+// the node's connections may hold together: each stream its whole window,
+// whichever side opened it, the two control streams of each connection
+// included. A stream a peer opens while they hold more is reset, and the
+// peer sees [ErrRefused]. Defaults to [DefaultMaxBuffer].
+func WithMaxBuffer(n int) Option {
+	return func(nd *Node) error {
+		if n < minWindow {
+			return fmt.Errorf("%w: max buffer %d under 256 KiB", ErrInvalidOption, n)
+		}
+		nd.buf.limit = int64(n)
+		return nil
+	}
+}
+
+// WithKeepAlive sets how long a session may go without receiving anything
+// before the node pings the peer (0 turns pings off), and how long the
+// node then waits for the answer. A peer that does not answer in time
+// fails the session and its streams with [ErrKeepAlive]. timeout also
+// bounds each write to the connection: a peer that reads nothing for that
+// long loses its session. Defaults to [DefaultKeepAliveInterval] and
+// [DefaultKeepAliveTimeout].
+func WithKeepAlive(interval, timeout time.Duration) Option {
+	return func(nd *Node) error {
+		if interval < 0 || timeout <= 0 {
+			return fmt.Errorf("%w: keepalive interval %v, timeout %v", ErrInvalidOption, interval, timeout)
+		}
+		nd.keepAlive, nd.keepAliveTimeout = interval, timeout
 		return nil
 	}
 }
@@ -89,7 +209,13 @@ type Node struct {
 	addr   net.Addr // "@<id>", the local address of dialled connections
 	window uint32
 	logger *slog.Logger
-	bufs   sync.Pool // of *[]byte: first writes and preambles
+
+	maxConns                    int
+	maxStreams, backlog         int
+	sessBuf                     int64 // window bytes of the streams a peer opens
+	buf                         budget
+	keepAlive, keepAliveTimeout time.Duration
+	bufs                        sync.Pool // of *[]byte: first writes and preambles
 
 	mu        sync.Mutex
 	closed    bool
@@ -101,8 +227,9 @@ type Node struct {
 	nextPort  uint64
 	wg        sync.WaitGroup
 
-	logMu    sync.Mutex
-	yamuxLim logLimiter // of yamux's log lines
+	logMu     sync.Mutex
+	limiters  map[string]*logLimiter // by kind of line
+	lingering atomic.Int32           // refused connections draining
 }
 
 // New returns a node with a random identity.
@@ -112,20 +239,33 @@ func New(opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		id:        hex.EncodeToString(b[:]),
-		window:    DefaultWindow,
-		logger:    slog.New(slog.DiscardHandler),
-		listeners: make(map[string]*listener),
-		sessions:  make(map[*session]struct{}),
-		tcp:       make(map[net.Listener]struct{}),
-		changed:   make(chan struct{}),
-		done:      make(chan struct{}),
+		id:               hex.EncodeToString(b[:]),
+		window:           DefaultWindow,
+		maxConns:         DefaultMaxConns,
+		maxStreams:       DefaultMaxStreams,
+		backlog:          DefaultAcceptBacklog,
+		keepAlive:        DefaultKeepAliveInterval,
+		keepAliveTimeout: DefaultKeepAliveTimeout,
+		limiters:         make(map[string]*logLimiter),
+		logger:           slog.New(slog.DiscardHandler),
+		listeners:        make(map[string]*listener),
+		sessions:         make(map[*session]struct{}),
+		tcp:              make(map[net.Listener]struct{}),
+		changed:          make(chan struct{}),
+		done:             make(chan struct{}),
 	}
+	n.buf.limit = DefaultMaxBuffer
 	n.addr = Addr("@" + n.id)
 	for _, o := range opts {
 		if err := o(n); err != nil {
 			return nil, err
 		}
+	}
+	if n.sessBuf == 0 {
+		n.sessBuf = int64(n.maxStreams) * int64(n.window)
+	}
+	if n.sessBuf < int64(n.window) {
+		return nil, fmt.Errorf("%w: session buffer %d under the window %d", ErrInvalidOption, n.sessBuf, n.window)
 	}
 	return n, nil
 }
@@ -135,12 +275,20 @@ func (n *Node) ID() string { return n.id }
 
 func (n *Node) yamuxConfig() *yamux.Config {
 	c := yamux.DefaultConfig()
-	c.AcceptBacklog = DefaultAcceptBacklog
-	c.MaxIncomingStreams = 1 << 20
+	c.AcceptBacklog = n.backlog
+	c.PingBacklog = 8
+	// Each stream holds a whole window; one more for the peer's control
+	// stream.
+	c.MaxIncomingStreams = uint32(min(int64(n.maxStreams), n.sessBuf/int64(n.window))) + 1
 	// The whole window from the start, as hashicorp/yamux gave it: chanserv
 	// sends up to its own credit window per source without waiting.
 	c.InitialStreamWindowSize = n.window
 	c.MaxStreamWindowSize = n.window
+	c.EnableKeepAlive = n.keepAlive > 0
+	if c.EnableKeepAlive {
+		c.KeepAliveInterval = n.keepAlive
+	}
+	c.ConnectionWriteTimeout = n.keepAliveTimeout
 	c.LogOutput = &yamuxLog{n: n}
 	return c
 }
@@ -192,6 +340,7 @@ func (n *Node) Serve(l net.Listener) error {
 	var (
 		delay time.Duration
 		lim   logLimiter
+		conns atomic.Int64
 	)
 	for {
 		c, err := l.Accept()
@@ -217,7 +366,13 @@ func (n *Node) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		if err := n.Attach(c, false); err != nil {
+		if conns.Add(1) > int64(n.maxConns) {
+			conns.Add(-1)
+			n.warn("maxconns", "vnet: connection refused: listener at its limit", "addr", l.Addr().String(), "peer", c.RemoteAddr().String(), "max_conns", n.maxConns)
+			n.refuse(c)
+			continue
+		}
+		if err := n.attach(c, false, func() { conns.Add(-1) }); err != nil {
 			c.Close()
 			if errors.Is(err, ErrClosed) {
 				return err
@@ -225,6 +380,40 @@ func (n *Node) Serve(l net.Listener) error {
 		}
 	}
 }
+
+// refuse sends c a yamux go-away, which the peer's session reports, and
+// closes it. Closing a TCP connection with unread data sends a reset,
+// which may destroy the go-away before the peer reads it; so the
+// connection is shut for writing and drained for a moment first, by at
+// most refuseLingers goroutines at a time.
+func (n *Node) refuse(c net.Conn) {
+	var ga [12]byte
+	ga[1] = 3 // go away
+	binary.BigEndian.PutUint32(ga[8:], goAwayBusy)
+	c.SetDeadline(time.Now().Add(refuseLinger))
+	c.Write(ga[:])
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || n.lingering.Add(1) > refuseLingers {
+		if ok {
+			n.lingering.Add(-1)
+		}
+		c.Close()
+		return
+	}
+	cw.CloseWrite()
+	go func() {
+		defer n.lingering.Add(-1)
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+		c.Close()
+	}()
+}
+
+// A refused connection lingers at most refuseLinger, and at most
+// refuseLingers of them at a time.
+const (
+	refuseLinger  = 250 * time.Millisecond
+	refuseLingers = 64
+)
 
 // Delays between retries of a failed Accept, as in net/http.
 var (
@@ -291,19 +480,33 @@ func (n *Node) Connect(ctx context.Context, network, address string) error {
 // of the connection must pass initiator true. The session ends when the
 // connection fails or the node closes; c is closed then.
 func (n *Node) Attach(c net.Conn, initiator bool) error {
-	var (
-		ys  *yamux.Session
-		err error
-	)
+	return n.attach(c, initiator, nil)
+}
+
+// attach is Attach, calling done (if not nil) when the session ends or
+// fails to start.
+func (n *Node) attach(c net.Conn, initiator bool, done func()) (err error) {
+	if done != nil {
+		defer func() {
+			if err != nil {
+				done()
+			}
+		}()
+	}
+	s := &session{n: n, remote: make(map[string]struct{}), done: done}
+	mm := func() (yamux.MemoryManager, error) {
+		return &span{node: &n.buf, window: int64(n.window)}, nil
+	}
+	var ys *yamux.Session
 	if initiator {
-		ys, err = yamux.Client(c, n.yamuxConfig(), nil)
+		ys, err = yamux.Client(c, n.yamuxConfig(), mm)
 	} else {
-		ys, err = yamux.Server(c, n.yamuxConfig(), nil)
+		ys, err = yamux.Server(c, n.yamuxConfig(), mm)
 	}
 	if err != nil {
 		return err
 	}
-	s := &session{n: n, ys: ys, remote: make(map[string]struct{})}
+	s.ys = ys
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -488,7 +691,12 @@ func (y *yamuxLog) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	n.logMu.Lock()
-	held, ok := n.yamuxLim.allow(time.Now())
+	lim := n.limiters["yamux"]
+	if lim == nil {
+		lim = new(logLimiter)
+		n.limiters["yamux"] = lim
+	}
+	held, ok := lim.allow(time.Now())
 	n.logMu.Unlock()
 	if ok {
 		n.logger.Log(context.Background(), level, "vnet: "+line, "unlogged", held)

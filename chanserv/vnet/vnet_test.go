@@ -122,7 +122,7 @@ func TestManyStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many streams: skipped in -short")
 	}
-	a, b := muxtest.VnetPair(t)
+	a, b := pair(t, []vnet.Option{vnet.WithMaxStreams(2000)}, nil)
 	l, err := a.Bind("", "echo")
 	if err != nil {
 		t.Fatal(err)
