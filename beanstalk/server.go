@@ -417,6 +417,13 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
+// Conns returns the number of connections the server is serving.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // SetDraining turns drain mode on or off, as beanstalkd's SIGUSR1 turns
 // it on: while draining, put is answered DRAINING and every other
 // command works as usual.

@@ -26,7 +26,9 @@ import (
 func (a *app) serve(ctx context.Context, args []string) error {
 	fs := a.flags("serve", "")
 	listen := fs.String("listen", DefaultAddr, "TCP `address` for remote clients")
-	bsAddr := fs.String("beanstalk", "", "also serve beanstalkd's protocol on this TCP `address` (e.g. :11300)")
+	bsAddr := fs.String("beanstalk", "", "also serve beanstalkd's protocol on this TCP `address` (e.g. 127.0.0.1:11300; the protocol has no authentication: keep it on loopback or a private network)")
+	httpAddr := fs.String("http", "", "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this TCP `address` (e.g. 127.0.0.1:9090)")
+	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	asURL := fs.String("aerospike", "", "use the Aerospike store at `host:port/namespace` instead of memory")
 	maxBody := fs.Int("max-body", beanspike.DefaultMaxBodySize, "largest job body in `bytes` (with -aerospike, what the namespace's max-record-size allows unless set)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a graceful shutdown may take")
@@ -38,7 +40,16 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return usageErr(fs, "-log-format %q: want text or json", *logFormat)
+	}
+	log := slog.New(handler)
 
 	bodySet := false
 	fs.Visit(func(f *flag.Flag) { bodySet = bodySet || f.Name == "max-body" })
@@ -55,6 +66,15 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	defer root.Close()
 	*maxBody = root.maxBody
 	newClient := func() (beanspike.Queue, error) { return root.newClient() }
+	var obs *observer
+	if *httpAddr != "" {
+		obs, err = newObserver(root, log)
+		if err != nil {
+			return err
+		}
+		defer obs.close()
+		newClient = obs.wrap(newClient)
+	}
 
 	srv, err := remote.NewServer(newClient, remote.WithLogger(log), remote.WithMaxFrameSize(max(*maxBody+64<<10, 1<<20)))
 	if err != nil {
@@ -108,7 +128,21 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		defer signal.Stop(usr1)
 	}
 
-	log.Info("beanspike serving", "store", what, "remote", addr.String(), "beanstalk", bsAt)
+	httpAt := ""
+	if obs != nil {
+		if bs != nil {
+			obs.countConns(bs)
+		}
+		httpAt, err = obs.listen(*httpAddr)
+		if err != nil {
+			if bs != nil {
+				bs.Close()
+			}
+			srv.Close()
+			return err
+		}
+	}
+	log.Info("beanspike serving", "store", what, "remote", addr.String(), "beanstalk", bsAt, "http", httpAt)
 	if a.ready != nil {
 		a.ready(addr.String(), bsAt)
 	}
@@ -155,7 +189,8 @@ wait:
 type store struct {
 	newClient func() (beanspike.Queue, error)
 	Close     func() error
-	maxBody   int // the largest body the store takes
+	maxBody   int    // the largest body the store takes
+	kind      string // "memory" or "aerospike"
 }
 
 // openStore opens the memory store, or the Aerospike store that
@@ -167,7 +202,7 @@ func openStore(ctx context.Context, asURL string, maxBody int, log *slog.Logger)
 		if err != nil {
 			return nil, "", err
 		}
-		return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close, maxBody: maxBody}, "memory", nil
+		return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close, maxBody: maxBody, kind: "memory"}, "memory", nil
 	}
 	hostPort, ns, ok := strings.Cut(asURL, "/")
 	if !ok || ns == "" {
@@ -191,6 +226,6 @@ func openStore(ctx context.Context, asURL string, maxBody int, log *slog.Logger)
 	if err != nil {
 		return nil, "", fmt.Errorf("connect to Aerospike at %s: %w", hostPort, err)
 	}
-	return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close, maxBody: q.MaxBodySize()},
+	return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close, maxBody: q.MaxBodySize(), kind: "aerospike"},
 		"aerospike " + asURL, nil
 }

@@ -1,0 +1,313 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/backend/memory"
+	"github.com/beanspike/beanspike/conformance"
+	"github.com/beanspike/beanspike/metrics"
+)
+
+type store struct {
+	m    *metrics.Metrics
+	root *memory.Queue
+}
+
+func (s store) NewClient(t *testing.T) beanspike.Queue {
+	c, err := s.root.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.m.Wrap(c)
+}
+
+// The wrapper passes the contract's suite over the memory backend.
+func TestConformance(t *testing.T) {
+	m, err := metrics.New(nil, metrics.WithBackend("memory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformance.Run(t, conformance.Harness{
+		NewStore: func(t *testing.T) conformance.Store {
+			q, err := memory.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { q.Close() })
+			return store{m: m, root: q}
+		},
+		Capabilities: conformance.Capabilities{ExactWaiting: true, TimeSlack: 200 * time.Millisecond},
+	})
+}
+
+// The wrapper keeps the optional interfaces of what it wraps.
+func TestWrapKeepsInterfaces(t *testing.T) {
+	m, _ := metrics.New(nil)
+	q, _ := memory.New()
+	defer q.Close()
+	w := m.Wrap(q)
+	if _, ok := w.(beanspike.Batcher); !ok {
+		t.Error("the wrapped memory queue is not a Batcher")
+	}
+	if _, ok := w.(beanspike.BodyLimiter); !ok {
+		t.Error("the wrapped memory queue is not a BodyLimiter")
+	}
+	plain := m.Wrap(struct{ beanspike.Queue }{q})
+	if _, ok := plain.(beanspike.Batcher); ok {
+		t.Error("a wrapped plain queue is a Batcher")
+	}
+}
+
+// scrape serves reg over HTTP and parses the answer with the Prometheus
+// text parser.
+func scrape(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return fams
+}
+
+// value returns the value of the sample of family name whose labels
+// include want.
+func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	f := fams[name]
+	if f == nil {
+		t.Fatalf("no metric %s", name)
+	}
+next:
+	for _, m := range f.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatalf("no sample of %s with labels %v", name, want)
+	return 0
+}
+
+// Every counter the package names is reported, with the right counts.
+func TestMetricsCount(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.WithBackend("memory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := memory.New()
+	defer root.Close()
+	reg.MustRegister(m.Tubes(root))
+	q := m.Wrap(root)
+	ctx := context.Background()
+	var ids []beanspike.ID
+	for i := range 6 {
+		var opts []beanspike.PutOption
+		if i == 0 {
+			opts = append(opts, beanspike.WithCompression())
+		}
+		id, err := q.Put(ctx, "t", []byte(strings.Repeat("body ", 40)), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	reserve := func() *beanspike.Job {
+		j, err := q.Reserve(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := reserve()
+	must(q.Touch(ctx, j.ID))
+	must(q.Delete(ctx, j.ID))
+	j = reserve()
+	must(q.Release(ctx, j.ID, 0, time.Hour))
+	j = reserve()
+	must(q.Bury(ctx, j.ID, 0, "bad"))
+	if _, err := q.Kick(ctx, "t", 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Delete(ctx, ids[len(ids)-1]+100); !errors.Is(err, beanspike.ErrNotFound) {
+		t.Fatalf("Delete of an unknown job: %v", err)
+	}
+	j = reserve()
+	must(q.Delete(ctx, j.ID))
+
+	fams := scrape(t, reg)
+	for _, c := range []struct {
+		event string
+		want  float64
+	}{
+		{"put", 6}, {"reserved", 4}, {"deleted", 2}, {"released", 1}, {"buried", 1},
+		{"kicked", 1}, {"touched", 1}, {"compression_asked", 1},
+	} {
+		if got := value(t, fams, "beanspike_jobs_total", map[string]string{"event": c.event, "backend": "memory"}); got != c.want {
+			t.Errorf("beanspike_jobs_total{event=%q} = %v, want %v", c.event, got, c.want)
+		}
+	}
+	if got := value(t, fams, "beanspike_call_duration_seconds", map[string]string{"op": "put", "backend": "memory"}); got != 6 {
+		t.Errorf("put latencies observed: %v, want 6", got)
+	}
+	if got := value(t, fams, "beanspike_call_errors_total", map[string]string{"op": "delete", "kind": "not_found"}); got != 1 {
+		t.Errorf("delete not_found errors: %v, want 1", got)
+	}
+	value(t, fams, "beanspike_reservations_lapsed_total", map[string]string{"backend": "memory"})
+	st, _ := root.StatsTube(ctx, "t")
+	for state, want := range map[string]int{"ready": st.Ready, "delayed": st.Delayed, "buried": st.Buried, "reserved": st.Reserved} {
+		if got := value(t, fams, "beanspike_tube_jobs", map[string]string{"tube": "t", "state": state}); got != float64(want) {
+			t.Errorf("beanspike_tube_jobs{state=%q} = %v, want %d", state, got, want)
+		}
+	}
+	if got := value(t, fams, "beanspike_tube_jobs_total", map[string]string{"tube": "t"}); got != 6 {
+		t.Errorf("beanspike_tube_jobs_total = %v, want 6", got)
+	}
+	for _, name := range []string{"beanspike_tube_waiting", "beanspike_tube_paused", "beanspike_tube_deletes_total",
+		"beanspike_tube_compressed_total", "beanspike_tube_compression_skipped_total"} {
+		value(t, fams, name, map[string]string{"tube": "t"})
+	}
+	if got := value(t, fams, "beanspike_tube_scrape_error", nil); got != 0 {
+		t.Errorf("scrape error = %v", got)
+	}
+}
+
+// A reservation that lapsed is counted when its holder finds it gone.
+func TestLapsedReservation(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := metrics.New(reg)
+	root, _ := memory.New()
+	defer root.Close()
+	c, _ := root.NewClient()
+	q := m.Wrap(c)
+	ctx := context.Background()
+	if _, err := q.Put(ctx, "t", []byte("x"), beanspike.WithTTR(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	j, err := q.Reserve(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := q.Touch(ctx, j.ID); !errors.Is(err, beanspike.ErrNotReserved) {
+		t.Fatalf("Touch after the TTR: %v, want ErrNotReserved", err)
+	}
+	if got := value(t, scrape(t, reg), "beanspike_reservations_lapsed_total", nil); got != 1 {
+		t.Fatalf("lapsed reservations: %v, want 1", got)
+	}
+}
+
+// The worker's handler runs are counted by result and timed.
+func TestHandler(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := metrics.New(reg)
+	root, _ := memory.New()
+	defer root.Close()
+	q := m.Wrap(root)
+	ctx := context.Background()
+	for _, b := range []string{"ok", "fail", "panic"} {
+		if _, err := q.Put(ctx, "w", []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ran := make(chan struct{}, 3)
+	w, err := beanspike.NewWorker(q, m.Handler(beanspike.HandlerFunc(func(_ context.Context, j *beanspike.Job) error {
+		defer func() { ran <- struct{}{} }()
+		switch string(j.Body) {
+		case "fail":
+			return errors.New("fail")
+		case "panic":
+			panic("boom")
+		}
+		return nil
+	})), beanspike.WithTubes("w"), beanspike.WithBackoff(time.Hour, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	for range 3 {
+		<-ran
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	fams := scrape(t, reg)
+	if got := value(t, fams, "beanspike_worker_jobs_total", map[string]string{"tube": "w", "result": "done"}); got != 1 {
+		t.Errorf("done: %v, want 1", got)
+	}
+	if got := value(t, fams, "beanspike_worker_jobs_total", map[string]string{"tube": "w", "result": "failed"}); got != 2 {
+		t.Errorf("failed: %v, want 2 (an error and a panic)", got)
+	}
+	if got := value(t, fams, "beanspike_worker_handler_duration_seconds", map[string]string{"tube": "w"}); got != 3 {
+		t.Errorf("handler runs timed: %v, want 3", got)
+	}
+	if got := value(t, fams, "beanspike_jobs_total", map[string]string{"event": "released"}); got != 2 {
+		t.Errorf("jobs released by the worker: %v, want 2", got)
+	}
+}
+
+// Healthz always answers; Readyz answers 503 once the store is closed.
+func TestHealth(t *testing.T) {
+	root, _ := memory.New()
+	get := func(h http.Handler) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		b, _ := io.ReadAll(rec.Result().Body)
+		return rec.Code, string(b)
+	}
+	if code, _ := get(metrics.Healthz()); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	if code, body := get(metrics.Readyz(root, time.Second)); code != 200 {
+		t.Fatalf("readyz of an open store: %d %s", code, body)
+	}
+	root.Close()
+	if code, body := get(metrics.Readyz(root, time.Second)); code != 503 || !strings.Contains(body, "closed") {
+		t.Fatalf("readyz of a closed store: %d %s", code, body)
+	}
+}
