@@ -145,10 +145,10 @@
 // intended result before it is reported as lost.
 //
 // Index records are rewritten whole on every write, so their size bounds
-// throughput: an entry takes about 60 bytes, and a record is limited by
+// throughput: an entry takes about 48 bytes, and a record is limited by
 // the namespace's max-record-size (1 MiB by default), so a shard holds up
-// to about 16,500 jobs and a tube of 8 shards about 130,000 (8 MiB, the
-// most Aerospike allows, takes eight times as many); a Put into a full
+// to about 21,700 jobs and a tube of 8 shards about 170,000 (8 MiB, the
+// most Aerospike allows, takes about eight times as many); a Put into a full
 // shard fails with [beanspike.ErrUnavailable]. The cost of every write to
 // a tube grows with its backlog (see bench/README.md). Tubes with large
 // backlogs want more shards.
