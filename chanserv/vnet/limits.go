@@ -2,6 +2,7 @@ package vnet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -90,15 +91,22 @@ func (n *Node) warn(key, msg string, args ...any) {
 	}
 }
 
-// sessionEnded logs why a session ended: at Warn for a missed keepalive or
-// a peer's refusal, at Debug otherwise.
+// sessionEnded logs why a session ended: at Warn for a missed keepalive, a
+// peer's refusal or a TLS alert, at Debug otherwise.
 func (n *Node) sessionEnded(err error) {
-	var ga *yamux.GoAwayError
+	var (
+		ga    *yamux.GoAwayError
+		alert tls.AlertError
+	)
 	switch {
 	case errors.Is(err, yamux.ErrKeepAliveTimeout):
 		n.warn("keepalive", "vnet: peer missed a keepalive; session closed", "err", err)
 	case errors.As(err, &ga) && ga.Remote && ga.ErrorCode == goAwayBusy:
 		n.warn("busy", "vnet: peer refused the connection: it serves as many as it may")
+	case errors.As(err, &alert):
+		// With TLS 1.3 a server that rejects the client's certificate
+		// says so after the client's handshake has ended.
+		n.warn("tls", "vnet: peer ended the TLS connection", "err", err)
 	default:
 		n.logger.Debug("vnet: session ended", "err", err)
 	}

@@ -3,6 +3,7 @@ package vnet
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -215,6 +216,9 @@ type Node struct {
 	sessBuf                     int64 // window bytes of the streams a peer opens
 	buf                         budget
 	keepAlive, keepAliveTimeout time.Duration
+	listenTLS, dialTLS          *tls.Config
+	base                        context.Context // cancelled by Close
+	cancelBase                  context.CancelFunc
 	bufs                        sync.Pool // of *[]byte: first writes and preambles
 
 	mu        sync.Mutex
@@ -255,6 +259,7 @@ func New(opts ...Option) (*Node, error) {
 		done:             make(chan struct{}),
 	}
 	n.buf.limit = DefaultMaxBuffer
+	n.base, n.cancelBase = context.WithCancel(context.Background())
 	n.addr = Addr("@" + n.id)
 	for _, o := range opts {
 		if err := o(n); err != nil {
@@ -294,8 +299,8 @@ func (n *Node) yamuxConfig() *yamux.Config {
 }
 
 // Listen listens on a real network address (such as "tcp", "127.0.0.1:0")
-// and serves peers in the background until Close. It returns the address
-// listened on.
+// and serves peers in the background until Close, as [Node.Serve] does. It
+// returns the address listened on.
 func (n *Node) Listen(network, address string) (net.Addr, error) {
 	l, err := net.Listen(network, address)
 	if err != nil {
@@ -321,7 +326,8 @@ func (n *Node) Listen(network, address string) (net.Addr, error) {
 // stopped l. Temporary errors, such as running out of file descriptors
 // (EMFILE, ENFILE), do not stop it: it waits, from 5 ms doubling up to 1 s,
 // and tries again, as net/http's Server does, and logs them at most once a
-// second.
+// second. With [WithListenTLS], each connection's TLS handshake runs on
+// its own goroutine, and its session starts once the handshake is done.
 func (n *Node) Serve(l net.Listener) error {
 	n.mu.Lock()
 	if n.closed {
@@ -372,7 +378,20 @@ func (n *Node) Serve(l net.Listener) error {
 			n.refuse(c)
 			continue
 		}
-		if err := n.attach(c, false, func() { conns.Add(-1) }); err != nil {
+		done := func() { conns.Add(-1) }
+		if n.listenTLS != nil {
+			n.mu.Lock()
+			if n.closed {
+				n.mu.Unlock()
+				c.Close()
+				return ErrClosed
+			}
+			n.wg.Add(1)
+			n.mu.Unlock()
+			go n.serverTLS(l, c, done)
+			continue
+		}
+		if err := n.attach(c, false, done); err != nil {
 			c.Close()
 			if errors.Is(err, ErrClosed) {
 				return err
@@ -460,14 +479,23 @@ func (l *logLimiter) allow(now time.Time) (held int, ok bool) {
 	return held, true
 }
 
-// Connect dials a peer at a real network address and links to it. The
-// link lasts until either node closes or the connection fails; Connect
-// does not reconnect.
+// Connect dials a peer at a real network address and links to it. With
+// [WithDialTLS], it returns once the TLS handshake is done, or its error.
+// The link lasts until either node closes or the connection fails;
+// Connect does not reconnect.
 func (n *Node) Connect(ctx context.Context, network, address string) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return err
+	}
+	if n.dialTLS != nil {
+		tc, err := n.clientTLS(ctx, c, address)
+		if err != nil {
+			c.Close()
+			return err
+		}
+		c = tc
 	}
 	if err := n.Attach(c, true); err != nil {
 		c.Close()
@@ -644,6 +672,7 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	close(n.done)
+	n.cancelBase()
 	ls := make([]*listener, 0, len(n.listeners))
 	for _, l := range n.listeners {
 		ls = append(ls, l)
