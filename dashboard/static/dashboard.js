@@ -10,6 +10,7 @@
     return;
   }
   var url = table.getAttribute("data-poll");
+  var prefix = table.getAttribute("data-prefix");
 
   function duration(seconds) {
     var s = Math.round(seconds), out = "";
@@ -33,7 +34,7 @@
       tr.setAttribute("data-tube", t.name);
       var td = document.createElement("td");
       var a = document.createElement("a");
-      a.href = "tube?name=" + encodeURIComponent(t.name);
+      a.setAttribute("href", prefix + "tube?name=" + encodeURIComponent(t.name));
       a.textContent = t.name;
       td.appendChild(a);
       tr.appendChild(td);
