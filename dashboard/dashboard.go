@@ -40,7 +40,6 @@ type Option func(*config)
 type config struct {
 	prefix    string
 	token     func() string
-	tokenSet  bool
 	emptyTok  bool
 	nilFunc   bool
 	timeout   time.Duration
@@ -64,7 +63,6 @@ func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 // [WithTokenFunc] the dashboard is open to anyone who can reach it.
 func WithToken(token string) Option {
 	return func(c *config) {
-		c.tokenSet = true
 		c.emptyTok = token == ""
 		c.nilFunc = false
 		c.token = func() string { return token }
@@ -79,7 +77,6 @@ func WithToken(token string) Option {
 // WithTokenFunc given wins.
 func WithTokenFunc(f func() string) Option {
 	return func(c *config) {
-		c.tokenSet = true
 		c.emptyTok = false
 		c.nilFunc = f == nil
 		c.token = f
