@@ -3,11 +3,13 @@ package chanserv
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -69,9 +71,18 @@ func (c *Client) Close() error {
 //
 // ctx governs the whole request, not only Post: when it ends, the request
 // is cancelled on the server and the response and its sources fail with
-// ctx's error. Its deadline is sent to the server. Post returns an error
-// if the dial or the write of the request fails; server-side failures
-// arrive through the response.
+// ctx's error, returned unwrapped, whatever the server reports after.
+// Its deadline is sent to the server. Post returns an error if the dial
+// or the write of the request fails; server-side failures arrive through
+// the response. The dial timeout ([WithDialTimeout]) bounds the dial and
+// the write of the request's first bytes, by which a multiplexer that
+// dials lazily, as AstraNet does, connects.
+//
+// No call waits on the multiplexer beyond its context: the request is
+// written, and later frames (messages, credit) are sent, by goroutines
+// of the response's own, so that a multiplexer whose writes ignore
+// deadlines or whose Close does not unblock a Read delays them but not
+// the caller.
 //
 // The caller must read the response to the end or close it; a response
 // that becomes unreachable is closed when the garbage collector finds it.
@@ -106,9 +117,10 @@ func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...
 	cl.conn = conn
 	cl.wake = make(chan struct{}, 1)
 	cl.done = make(chan struct{})
+	cl.written = make(chan error, 2)
 	cl.queue = cl.queueBuf[:0]
 	cl.br = c.pools.reader(conn)
-	cl.w.bw = c.pools.writer(conn)
+	cl.ob.conn = conn
 	// The reader's limit must admit an encoded frame of the largest size.
 	cl.rd.Reset(cl.br, codec.MaxEncodedLen(cfg.maxFrame))
 
@@ -121,20 +133,26 @@ func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...
 	if d, ok := ctx.Deadline(); ok {
 		params.TimeoutUS = uint64(max(time.Until(d), time.Microsecond) / time.Microsecond)
 	}
-	if err := cl.w.writeRequest(params, body); err != nil {
-		conn.Close()
-		c.pools.put(cl.br, cl.w.detach())
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("chanserv: send request: %w", err)
+	var req []byte
+	if len(body) <= smallRequest {
+		req = make([]byte, 0, requestHead+len(body))
+	} else {
+		req = make([]byte, 0, requestHead)
+	}
+	req = wire.AppendPreamble(req)
+	req = wire.AppendRequest(wire.AppendHeader(req, wire.KindRequest, 0, len(wire.AppendRequest(cl.scratch[:0], params, nil))+len(body)), params, nil)
+	if len(body) <= smallRequest {
+		req, body = append(req, body...), nil
+	}
+	if len(body) == 0 {
+		body = nil
 	}
 
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		conn.Close()
-		c.pools.put(cl.br, cl.w.detach())
+		c.pools.put(cl.br, nil)
 		return nil, ErrClosed
 	}
 	c.calls[cl] = struct{}{}
@@ -142,12 +160,52 @@ func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...
 	if ctx.Done() != nil {
 		cl.stop = context.AfterFunc(ctx, func() { cl.abort(ctx.Err()) })
 	}
-	go cl.readLoop()
+	// The reader writes the request, then reads the response. Post
+	// waits for the write only as long as ctx allows, since a
+	// multiplexer may block a first write whatever its deadlines say;
+	// and for the first write, by which a multiplexer that dials lazily
+	// connects, at most the dial timeout.
+	go cl.readLoop(req, body)
+	t := time.NewTimer(cfg.dialTimeout)
+	select {
+	case err = <-cl.written:
+	case <-t.C:
+		err = fmt.Errorf("%w: no answer within the dial timeout (%v)", os.ErrDeadlineExceeded, cfg.dialTimeout)
+		cl.abort(err)
+		return nil, fmt.Errorf("chanserv: dial %q: %w", service, err)
+	case <-ctx.Done():
+		t.Stop()
+		cl.abort(ctx.Err())
+		return nil, ctx.Err()
+	}
+	t.Stop()
+	if err == nil && body != nil {
+		select {
+		case err = <-cl.written:
+		case <-ctx.Done():
+			cl.abort(ctx.Err())
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		<-cl.done
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("chanserv: send request: %w", err)
+	}
 
 	r := &Response{c: cl}
 	runtime.AddCleanup(r, func(cl *call) { cl.abort(ErrClosed) }, cl)
 	return r, nil
 }
+
+// A request's preamble, header and parameters take at most requestHead
+// bytes; a body of at most smallRequest bytes is written with them.
+const (
+	requestHead  = wire.PreambleSize + wire.MaxHeaderSize + 5*binary.MaxVarintLen64
+	smallRequest = 16 << 10
+)
 
 func (c *Client) dial(ctx context.Context, cfg *config, service string) (net.Conn, error) {
 	var (
@@ -163,7 +221,7 @@ func (c *Client) dial(ctx context.Context, cfg *config, service string) (net.Con
 		if d, ok := ctx.Deadline(); ok {
 			t = min(t, max(time.Until(d), time.Millisecond))
 		}
-		conn, err = c.mpx.DialTimeout(cfg.network, service, t)
+		conn, err = c.dialTimeout(ctx, cfg.network, service, t)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -172,6 +230,35 @@ func (c *Client) dial(ctx context.Context, cfg *config, service string) (net.Con
 		return nil, fmt.Errorf("chanserv: dial %q: %w", service, err)
 	}
 	return conn, nil
+}
+
+// dialTimeout calls the multiplexer's DialTimeout, which knows no
+// context, from a goroutine of its own if ctx can end, so that the dial
+// ends with ctx: a connection that arrives after is closed.
+func (c *Client) dialTimeout(ctx context.Context, network, service string, t time.Duration) (net.Conn, error) {
+	if ctx.Done() == nil {
+		return c.mpx.DialTimeout(network, service, t)
+	}
+	type dialed struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		conn, err := c.mpx.DialTimeout(network, service, t)
+		ch <- dialed{conn, err}
+	}()
+	select {
+	case d := <-ch:
+		return d.conn, d.err
+	case <-ctx.Done():
+		go func() {
+			if d := <-ch; d.conn != nil {
+				d.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // Response is the answer to one [Client.Post]: a sequence of sources
@@ -225,11 +312,12 @@ func (r *Response) Send(ctx context.Context, msg []byte) error {
 
 // Close abandons the response: the request is cancelled on the server,
 // and the response's sources fail with [ErrClosed], except data already
-// received after a normal end. Close releases everything and returns
-// once the stream is closed. It is idempotent.
+// received after a normal end. Close closes the stream and returns
+// without waiting for anything the multiplexer might block on; the
+// response's resources are released when the stream's reader ends. It
+// is idempotent.
 func (r *Response) Close() error {
 	r.c.abort(ErrClosed)
-	<-r.c.done
 	return nil
 }
 
@@ -294,9 +382,12 @@ type call struct {
 	dec  codec.Codec
 	br   *bufio.Reader
 	rd   wire.Reader
-	w    frameWriter
+	ob   outbox
 	stop func() bool // nil if the request's context cannot end
-	slab []byte      // owned by the reader goroutine
+
+	written chan error // the request's write error, sent by the reader
+	scratch [64]byte   // for the request parameters
+	slab    []byte     // owned by the reader goroutine
 
 	aborted atomic.Bool // abortErr is set
 
@@ -313,6 +404,9 @@ type call struct {
 	done      chan struct{} // closed when the reader has ended and released everything
 }
 
+// abort ends the call locally with err: the stream is closed, and
+// everything waiting on the call returns err at once, without waiting for
+// the reader, which a multiplexer may keep blocked after Close.
 func (cl *call) abort(err error) {
 	cl.mu.Lock()
 	if cl.ended || cl.abortErr != nil {
@@ -321,13 +415,36 @@ func (cl *call) abort(err error) {
 	}
 	cl.abortErr = err
 	cl.aborted.Store(true)
+	var buf [8]*source
+	srcs := cl.sources.values(buf[:0])
+	sendWake := cl.sendWake
 	cl.mu.Unlock()
 	cl.conn.Close()
+	cl.ob.close()
+	for _, s := range srcs {
+		signal(s.wake)
+	}
+	signal(cl.wake)
+	if sendWake != nil {
+		signal(sendWake)
+	}
 }
 
-func (cl *call) readLoop() {
-	err := cl.readFrames()
-	bw := cl.w.detach()
+// readLoop writes the request, reporting the outcome on cl.written
+// after req and again after body if there is one, then reads the
+// response.
+func (cl *call) readLoop(req, body []byte) {
+	_, err := cl.conn.Write(req)
+	cl.written <- err
+	if err == nil && body != nil {
+		_, err = cl.conn.Write(body)
+		cl.written <- err
+	}
+	if err == nil {
+		cl.ob.ready()
+		err = cl.readFrames()
+	}
+	cl.ob.close()
 	cl.conn.Close()
 	if cl.stop != nil {
 		cl.stop()
@@ -361,7 +478,7 @@ func (cl *call) readLoop() {
 	c.mu.Lock()
 	delete(c.calls, cl)
 	c.mu.Unlock()
-	c.pools.put(cl.br, bw)
+	c.pools.put(cl.br, nil)
 	close(cl.done)
 }
 
@@ -437,6 +554,10 @@ func (cl *call) readFrames() error {
 			cl.mu.Lock()
 			cl.ended = true
 			cl.endErr = eerr
+			if cl.abortErr != nil {
+				// The call was cancelled first: that is its outcome.
+				cl.endErr = cl.abortErr
+			}
 			cl.mu.Unlock()
 			return nil
 		case wire.KindMsgCredit:
@@ -515,6 +636,11 @@ func (cl *call) onData(h wire.Header) error {
 func (cl *call) next(ctx context.Context) (*source, error) {
 	for {
 		cl.mu.Lock()
+		if cl.abortErr != nil {
+			err := cl.abortErr
+			cl.mu.Unlock()
+			return nil, err
+		}
 		if len(cl.queue) > 0 {
 			s := cl.queue[0]
 			cl.queue[0] = nil
@@ -557,7 +683,7 @@ func (cl *call) send(ctx context.Context, msg []byte) error {
 		if cl.msgCredit > 0 {
 			cl.msgCredit -= int64(len(msg))
 			cl.mu.Unlock()
-			if err := cl.w.write(wire.KindMessage, 0, msg); err != nil {
+			if err := cl.ob.put(wire.KindMessage, 0, nil, msg); err != nil {
 				return fmt.Errorf("chanserv: send: %w", err)
 			}
 			return nil
@@ -582,7 +708,7 @@ func (cl *call) finishSource(s *source) {
 	live := !cl.ended && cl.abortErr == nil
 	cl.mu.Unlock()
 	if live {
-		cl.w.writeUvarint(false, wire.KindSourceSlots, 0, 1)
+		cl.ob.putUvarint(wire.KindSourceSlots, 0, 1)
 	}
 }
 
@@ -682,7 +808,7 @@ func (s *source) next(ctx context.Context) ([]byte, error) {
 			}
 			s.mu.Unlock()
 			if credit > 0 {
-				cl.w.writeUvarint(false, wire.KindCredit, s.id, uint64(credit))
+				cl.ob.putUvarint(wire.KindCredit, s.id, uint64(credit))
 			}
 			if !f.z {
 				return f.p, nil
@@ -728,7 +854,7 @@ func (s *source) close() {
 	s.mu.Unlock()
 	signal(s.wake)
 	if !ended {
-		cl.w.write(wire.KindCloseSource, s.id, nil)
+		cl.ob.put(wire.KindCloseSource, s.id, nil, nil)
 	}
 	cl.finishSource(s)
 }

@@ -2,6 +2,7 @@ package chanserv
 
 import (
 	"bufio"
+	"encoding/binary"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,106 @@ func (p *bufPools) put(br *bufio.Reader, bw *bufio.Writer) {
 	}
 }
 
+// outbox queues a client's frames for a goroutine of its own that
+// writes them, so that no caller waits on the stream: a multiplexer whose
+// writes block (a peer that stopped reading, a write that ignores its
+// deadline) delays the frames, never the caller. The goroutine starts
+// with the first frame queued after the request is written, coalesces
+// what is queued meanwhile into one write, and ends when the outbox is
+// closed. Queued bytes are bounded by the message credit and the small
+// size of the other frames.
+type outbox struct {
+	conn net.Conn
+
+	mu      sync.Mutex
+	buf     []byte // queued frames
+	spare   []byte // buf's other half, being written or free
+	err     error  // sticky: the first write error, or net.ErrClosed
+	isReady bool   // the request was written: frames may follow
+	wake    chan struct{}
+}
+
+// put queues a frame whose payload is a followed by p. It returns the
+// outbox's error if a write failed or the outbox was closed.
+func (o *outbox) put(k wire.Kind, id uint32, a, p []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	o.buf = wire.AppendHeader(o.buf, k, id, len(a)+len(p))
+	o.buf = append(o.buf, a...)
+	o.buf = append(o.buf, p...)
+	o.kick()
+	return nil
+}
+
+// putUvarint queues a frame whose payload is one uvarint.
+func (o *outbox) putUvarint(k wire.Kind, id uint32, v uint64) error {
+	var b [binary.MaxVarintLen64]byte
+	return o.put(k, id, appendUvarint(b[:0], v), nil)
+}
+
+// ready lets the queued frames go: the request was written.
+func (o *outbox) ready() {
+	o.mu.Lock()
+	o.isReady = true
+	o.kick()
+	o.mu.Unlock()
+}
+
+// kick wakes the writer, starting it if need be. o.mu must be held.
+func (o *outbox) kick() {
+	if o.err != nil || !o.isReady || len(o.buf) == 0 {
+		return
+	}
+	if o.wake == nil {
+		o.wake = make(chan struct{}, 1)
+		go o.run(o.wake)
+	}
+	signal(o.wake)
+}
+
+func (o *outbox) run(wake chan struct{}) {
+	for range wake {
+		for {
+			o.mu.Lock()
+			if o.err != nil || len(o.buf) == 0 {
+				o.mu.Unlock()
+				break
+			}
+			b := o.buf
+			o.buf = o.spare[:0]
+			o.spare = nil
+			o.mu.Unlock()
+			_, err := o.conn.Write(b)
+			o.mu.Lock()
+			if err != nil && o.err == nil {
+				o.err = err
+			}
+			if cap(b) <= 64<<10 {
+				o.spare = b[:0]
+			}
+			o.mu.Unlock()
+		}
+	}
+}
+
+// close drops the queued frames and ends the writer, once its write in
+// progress, if any, returns. Later puts return net.ErrClosed.
+func (o *outbox) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err == nil {
+		o.err = net.ErrClosed
+	}
+	o.buf = nil
+	if o.wake != nil {
+		close(o.wake)
+		o.wake = nil
+	}
+}
+
 // frameWriter serialises frames from many goroutines onto one stream. A
 // writer that finds no other writer waiting flushes, so concurrent frames
 // are coalesced into few writes and no frame waits for a timer. Headers
@@ -125,13 +226,6 @@ func (w *frameWriter) writeStatus(pre bool, k wire.Kind, id uint32, err error) e
 	st, code, msg := statusOf(err)
 	w.lock()
 	w.emit(pre, k, id, wire.AppendStatus(w.scratch[:0], st, code, msg), nil)
-	return w.unlock()
-}
-
-// writeRequest sends the preamble and the REQUEST frame.
-func (w *frameWriter) writeRequest(params wire.RequestParams, body []byte) error {
-	w.lock()
-	w.emit(true, wire.KindRequest, 0, wire.AppendRequest(w.scratch[:0], params, nil), body)
 	return w.unlock()
 }
 

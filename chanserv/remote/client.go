@@ -352,6 +352,9 @@ func (q *Queue) reserve(ctx context.Context, op byte, args func([]byte) []byte) 
 			return nil, ctx.Err()
 		}
 	case <-wait:
+		// The contract: a cancelled Reserve reserved nothing. Wait, at
+		// most the call timeout, for the server to confirm that, or to
+		// send the job it reserved before the cancellation arrived.
 		q.cancelCall(id)
 		t := time.NewTimer(q.cfg.callTimeout)
 		select {
@@ -362,6 +365,11 @@ func (q *Queue) reserve(ctx context.Context, op byte, args func([]byte) []byte) 
 			}
 		}
 		t.Stop()
+		if c.err != nil && len(c.jobs) == 0 {
+			// Refused, cancelled, or the session was lost, which
+			// returns its reservations: the call took nothing.
+			return nil, ctx.Err()
+		}
 	}
 	if c.err != nil {
 		if ctx.Err() != nil && isContextErr(c.err) {

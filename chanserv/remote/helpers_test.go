@@ -91,12 +91,17 @@ func (m *cutMux) DialTimeout(network, address string, timeout time.Duration) (ne
 	return c, err
 }
 
-// cut closes every connection dialled so far.
+// cut breaks every connection dialled so far: it resets those that can
+// be reset, as a lost link does, and closes the others.
 func (m *cutMux) cut() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range m.conns {
-		c.Close()
+		if r, ok := c.(interface{ Reset() }); ok {
+			r.Reset()
+		} else {
+			c.Close()
+		}
 	}
 	m.conns = nil
 }

@@ -109,7 +109,8 @@ func (q *Queue) putBatch(ctx context.Context, reqs []beanspike.PutRequest, opts 
 // [beanspike.Queue.Reserve]. With a done context it polls the server. A
 // cancelled Reserve waits for the server to confirm it took nothing (at
 // most the call timeout, see [WithCallTimeout]); if a job was reserved
-// meanwhile, Reserve returns it.
+// meanwhile, Reserve returns it. This is the one wait that outlasts a
+// call's context.
 func (q *Queue) Reserve(ctx context.Context, tubes ...string) (*beanspike.Job, error) {
 	jobs, err := q.reserve(ctx, opReserve, reserveArgs(1, ctx.Err() != nil, tubes))
 	if err != nil {

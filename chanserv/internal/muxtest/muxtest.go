@@ -1,5 +1,6 @@
 // Package muxtest holds the multiplexers the transport's tests run over:
-// the in-memory one and vnet on loopback TCP.
+// the in-memory one, vnet on loopback TCP, and quirkmux, which behaves as
+// AstraNet does.
 package muxtest
 
 import (
@@ -9,6 +10,7 @@ import (
 
 	"github.com/beanspike/beanspike/chanserv"
 	"github.com/beanspike/beanspike/chanserv/memmux"
+	"github.com/beanspike/beanspike/chanserv/quirkmux"
 	"github.com/beanspike/beanspike/chanserv/vnet"
 )
 
@@ -24,7 +26,15 @@ type Mux struct {
 
 // All returns the multiplexers every test runs over.
 func All() []Mux {
-	return []Mux{{"memmux", Memmux}, {"vnet", Vnet}}
+	return []Mux{{"memmux", Memmux}, {"vnet", Vnet}, {"quirkmux", Quirkmux}}
+}
+
+// Quirkmux returns one quirkmux network as both sides of the link,
+// closed at the end of the test.
+func Quirkmux(tb testing.TB) (server, client chanserv.Multiplexer) {
+	n := quirkmux.New()
+	tb.Cleanup(func() { n.Close() })
+	return n, n
 }
 
 // Memmux returns one in-memory multiplexer as both sides of the link.
