@@ -163,6 +163,7 @@ type clientFlags struct {
 	addr        *string
 	timeout     *time.Duration
 	timeoutName string // the name of the timeout flag
+	tls         clientTLSFlags
 }
 
 func (a *app) clientFlags(fs *flag.FlagSet) clientFlags {
@@ -180,6 +181,7 @@ func (a *app) clientFlagsNamed(fs *flag.FlagSet, timeoutName string) clientFlags
 		addr:        fs.String("addr", def, "server `address` (default from $"+EnvAddr+")"),
 		timeout:     durationFlag(fs, timeoutName, 10*time.Second, true, "the longest `duration` of connecting and of each call to the server"),
 		timeoutName: timeoutName,
+		tls:         a.clientTLSFlags(fs),
 	}
 }
 
@@ -205,9 +207,17 @@ func (s *session) call(ctx context.Context) (context.Context, context.CancelFunc
 
 // connect opens a session with the server at cf.addr.
 func (a *app) connect(ctx context.Context, cf clientFlags) (*session, error) {
+	tlsCfg, err := cf.tls.config()
+	if err != nil {
+		return nil, failf(exitUsage, err, "%v", err)
+	}
 	cctx, cancel := context.WithTimeout(ctx, *cf.timeout)
 	defer cancel()
-	node, err := vnet.New()
+	var nodeOpts []vnet.Option
+	if tlsCfg != nil {
+		nodeOpts = append(nodeOpts, vnet.WithDialTLS(tlsCfg))
+	}
+	node, err := vnet.New(nodeOpts...)
 	if err != nil {
 		return nil, err
 	}

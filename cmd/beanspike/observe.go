@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/beanstalk"
+	"github.com/beanspike/beanspike/dashboard"
 	"github.com/beanspike/beanspike/metrics"
 )
 
@@ -25,6 +27,7 @@ type observer struct {
 	reg   *prometheus.Registry
 	m     *metrics.Metrics
 	probe beanspike.Queue // reads the tubes and answers /readyz
+	ui    http.Handler    // the dashboard
 	hs    *http.Server
 	done  chan struct{}
 }
@@ -67,14 +70,38 @@ func (o *observer) countConns(bs *beanstalk.Server) {
 	}, func() float64 { return float64(bs.Conns()) }))
 }
 
-// listen serves the metrics and health endpoints on addr and returns the
-// address it listens on.
-func (o *observer) listen(addr string) (string, error) {
+// dashboard mounts the web dashboard at /ui/, behind tokens if any.
+func (o *observer) dashboard(tokens *tokenFile) error {
+	opts := []dashboard.Option{dashboard.WithPrefix("/ui/")}
+	if tokens != nil {
+		opts = append(opts, dashboard.WithTokenFunc(tokens.first))
+	} else {
+		o.log.Warn("the dashboard at /ui/ of -http lets anyone who reaches it delete jobs and tubes: give -token-file")
+	}
+	h, err := dashboard.New(o.probe, opts...)
+	if err != nil {
+		return err
+	}
+	o.ui = h
+	return nil
+}
+
+// listen serves the metrics and health endpoints, and the dashboard, on
+// addr, over TLS with cfg if it is not nil, and returns the address it
+// listens on.
+func (o *observer) listen(addr string, cfg *tls.Config) (string, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("-http: %w", err)
 	}
+	if cfg != nil {
+		l = tls.NewListener(l, cfg)
+	}
 	mux := http.NewServeMux()
+	if o.ui != nil {
+		mux.Handle("/ui/", o.ui)
+		mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.log.Handler(), slog.LevelError)}))
 	mux.Handle("/healthz", metrics.Healthz())
 	mux.Handle("/readyz", metrics.Readyz(o.probe, 2*time.Second))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +30,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	bsAddr := fs.String("beanstalk", "", "also serve beanstalkd's protocol on this TCP `address` (e.g. 127.0.0.1:11300; the protocol has no authentication: keep it on loopback or a private network)")
 	httpAddr := fs.String("http", "", "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this TCP `address` (e.g. 127.0.0.1:9090)")
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
+	sec := a.serverTLSFlags(fs)
 	asURL := fs.String("aerospike", "", "use the Aerospike store at `host:port/namespace` instead of memory")
 	maxBody := fs.Int("max-body", beanspike.DefaultMaxBodySize, "largest job body in `bytes` (with -aerospike, what the namespace's max-record-size allows unless set)")
 	grace := fs.Duration("grace", 10*time.Second, "how long a graceful shutdown may take")
@@ -50,6 +52,16 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		return usageErr(fs, "-log-format %q: want text or json", *logFormat)
 	}
 	log := slog.New(handler)
+	tlsCfg, err := sec.config()
+	if err != nil {
+		return usageErr(fs, "%v", err)
+	}
+	var tokens *tokenFile
+	if *sec.tokenFile != "" {
+		if tokens, err = newTokenFile(*sec.tokenFile); err != nil {
+			return usageErr(fs, "-token-file: %v", err)
+		}
+	}
 
 	bodySet := false
 	fs.Visit(func(f *flag.Flag) { bodySet = bodySet || f.Name == "max-body" })
@@ -80,7 +92,11 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	node, err := vnet.New(vnet.WithLogger(log))
+	nodeOpts := []vnet.Option{vnet.WithLogger(log)}
+	if tlsCfg != nil {
+		nodeOpts = append(nodeOpts, vnet.WithListenTLS(tlsCfg))
+	}
+	node, err := vnet.New(nodeOpts...)
 	if err != nil {
 		return err
 	}
@@ -111,6 +127,9 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			return err
 		}
 		l, err := net.Listen("tcp", *bsAddr)
+		if err == nil && tlsCfg != nil {
+			l = tls.NewListener(l, tlsCfg)
+		}
 		if err != nil {
 			srv.Close()
 			return err
@@ -133,7 +152,14 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		if bs != nil {
 			obs.countConns(bs)
 		}
-		httpAt, err = obs.listen(*httpAddr)
+		if err := obs.dashboard(tokens); err != nil {
+			if bs != nil {
+				bs.Close()
+			}
+			srv.Close()
+			return err
+		}
+		httpAt, err = obs.listen(*httpAddr, tlsCfg)
 		if err != nil {
 			if bs != nil {
 				bs.Close()
