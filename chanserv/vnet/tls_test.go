@@ -272,3 +272,18 @@ func TestTLSHandshakeDoesNotBlockAccept(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestTLSMaxConns(t *testing.T) {
+	ca := newCA(t, "ca")
+	a := newNode(t, vnet.WithListenTLS(&tls.Config{Certificates: []tls.Certificate{ca.issue(t, "server", x509.ExtKeyUsageServerAuth)}}), vnet.WithMaxConns(1))
+	addr, err := a.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dialTLS(t, addr.String(), &tls.Config{RootCAs: ca.pool}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dialTLS(t, addr.String(), &tls.Config{RootCAs: ca.pool}); err == nil {
+		t.Fatal("a second TLS connection was served past the limit of one")
+	}
+}

@@ -107,8 +107,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMaxConns sets how many connections each listener ([Node.Listen],
-// [Node.Serve]) serves at a time. A connection past the limit is sent a
-// yamux go-away and closed at once. Defaults to [DefaultMaxConns].
+// [Node.Serve]) serves at a time. A connection past the limit is closed
+// at once, after a yamux go-away that the refused node logs (without
+// TLS). Defaults to [DefaultMaxConns].
 func WithMaxConns(n int) Option {
 	return func(nd *Node) error {
 		if n < 1 {
@@ -375,7 +376,11 @@ func (n *Node) Serve(l net.Listener) error {
 		if conns.Add(1) > int64(n.maxConns) {
 			conns.Add(-1)
 			n.warn("maxconns", "vnet: connection refused: listener at its limit", "addr", l.Addr().String(), "peer", c.RemoteAddr().String(), "max_conns", n.maxConns)
-			n.refuse(c)
+			if n.listenTLS != nil {
+				c.Close() // a TLS client would take a go-away for a broken handshake
+			} else {
+				n.refuse(c)
+			}
 			continue
 		}
 		done := func() { conns.Add(-1) }
