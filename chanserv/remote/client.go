@@ -7,37 +7,29 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/chanserv"
 )
 
-var (
-	_ beanspike.Queue       = (*Queue)(nil)
-	_ beanspike.Batcher     = (*Queue)(nil)
-	_ beanspike.BodyLimiter = (*Queue)(nil)
-)
-
-// Queue is a remote client of a job store: a [beanspike.Queue] whose
-// calls travel over one chanserv session to a [Server]. The session is
-// the client: the jobs it reserves belong to it, and they return to ready
-// when it is closed or lost. Its methods are safe for concurrent use, and
-// concurrent calls share the session without waiting for each other.
-//
-// When the session is lost (the connection fails, the server shuts
-// down), every call in flight and every later call fails with an error
-// wrapping [beanspike.ErrUnavailable]; the reservations are gone. Dial
-// again to get a new client.
-type Queue struct {
+// link is one session with a server: one chanserv request that lasts as
+// long as the session, carrying calls upstream as messages and replies
+// downstream on one source.
+type link struct {
 	cl      *chanserv.Client
 	resp    *chanserv.Response
 	out     *chanserv.RemoteSource // the reply stream
 	cancel  context.CancelFunc     // the session's context
+	onClose func()                 // releases what the session was opened over; may be nil
 	cfg     config
 	maxMsg  int // the longest call the server accepts
 	maxBody int // the store's body limit, 0 if unknown
 	inBody  int // the longest job body accepted from the server
+
+	lost     func(*link)  // told once when the session is lost, not closed
+	lastRecv atomic.Int64 // when the last reply frame arrived, in Unix nanoseconds
 
 	mu         sync.Mutex
 	nextID     uint64
@@ -45,6 +37,7 @@ type Queue struct {
 	closed     bool
 	err        error // why the session is unusable
 	readerDone chan struct{}
+	stopPing   chan struct{} // closed when the session ends: the keepalive stops
 }
 
 // call is one call waiting for its reply.
@@ -55,20 +48,17 @@ type call struct {
 	abandoned bool          // the caller left: release the jobs that arrive
 	reply     dec           // a successful reply's result
 	jobs      []*beanspike.Job
-	released  int // jobs of an abandoned call already released
+	released  int  // jobs of an abandoned call already released
+	sent      bool // the call's message was handed to the transport
 	err       error
 }
 
-// Dial opens a session with the server listening on the service addr of
-// mpx and returns it as a Queue. ctx bounds the dial and the session's
-// opening, not the session. Dial returns ctx's error if ctx ends first,
-// and an error wrapping [beanspike.ErrUnavailable] if the server cannot
-// be reached or refuses the session.
-func Dial(ctx context.Context, mpx chanserv.Multiplexer, addr string, opts ...Option) (*Queue, error) {
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
+// openLink opens a session with the server listening on the service
+// addr of mpx. ctx bounds the dial and the session's opening, not the
+// session. It returns ctx's error if ctx ends first, and an error
+// wrapping [beanspike.ErrUnavailable] if the server cannot be reached or
+// refuses the session.
+func openLink(ctx context.Context, mpx chanserv.Multiplexer, addr string, cfg config) (*link, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -78,7 +68,7 @@ func Dial(ctx context.Context, mpx chanserv.Multiplexer, addr string, opts ...Op
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(ctx, cancel)
-	fail := func(err error) (*Queue, error) {
+	fail := func(err error) (*link, error) {
 		stop()
 		cancel()
 		cl.Close()
@@ -107,7 +97,7 @@ func Dial(ctx context.Context, mpx chanserv.Multiplexer, addr string, opts ...Op
 		resp.Close()
 		return fail(ctx.Err())
 	}
-	q := &Queue{
+	q := &link{
 		cl:         cl,
 		resp:       resp,
 		out:        src,
@@ -118,26 +108,21 @@ func Dial(ctx context.Context, mpx chanserv.Multiplexer, addr string, opts ...Op
 		inBody:     bodyLimit(int(maxMsg), int(maxBody)),
 		calls:      make(map[uint64]*call),
 		readerDone: make(chan struct{}),
+		stopPing:   make(chan struct{}),
 	}
+	q.lastRecv.Store(time.Now().UnixNano())
 	go q.readLoop()
-	return q, nil
-}
-
-// MaxBodySize returns the largest body the server's store accepts, or,
-// if the store does not tell, the largest that fits in a call. It makes
-// Queue a [beanspike.BodyLimiter].
-func (q *Queue) MaxBodySize() int {
-	if q.maxBody > 0 {
-		return q.maxBody
+	if cfg.keepalive > 0 {
+		go q.keepalive(cfg.keepalive)
 	}
-	return q.maxMsg - 1024
+	return q, nil
 }
 
 // Close ends the session: the server closes the session's Queue client,
 // so its reservations return to ready, and Close waits for that (at most
-// the call timeout, see [WithCallTimeout]). Calls in flight and later
-// calls fail with [beanspike.ErrClosed]. Close is idempotent.
-func (q *Queue) Close() error {
+// the call timeout). Calls in flight and later calls fail with
+// [beanspike.ErrClosed]. Close is idempotent.
+func (q *link) Close() error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -146,6 +131,9 @@ func (q *Queue) Close() error {
 	}
 	q.closed = true
 	alive := q.err == nil
+	if alive {
+		close(q.stopPing)
+	}
 	for id, c := range q.calls {
 		c.finish(beanspike.ErrClosed)
 		c.abandoned = true
@@ -170,6 +158,9 @@ func (q *Queue) Close() error {
 	q.cl.Close()
 	<-q.readerDone
 	q.cancel()
+	if q.onClose != nil {
+		q.onClose()
+	}
 	return nil
 }
 
@@ -184,14 +175,14 @@ func (c *call) finish(err error) {
 }
 
 // begin registers a call of op and returns the message that starts it.
-func (q *Queue) begin(op byte) (uint64, *call, []byte, error) {
+func (q *link) begin(op byte) (uint64, *call, []byte, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.err != nil {
+		return 0, nil, nil, &unsentError{q.err}
+	}
 	if q.closed {
 		return 0, nil, nil, beanspike.ErrClosed
-	}
-	if q.err != nil {
-		return 0, nil, nil, q.err
 	}
 	q.nextID++
 	c := &call{op: op, done: make(chan struct{})}
@@ -205,7 +196,7 @@ func (q *Queue) begin(op byte) (uint64, *call, []byte, error) {
 // whose reply carries jobs is kept, marked abandoned, until the reply
 // comes: reserved jobs are then released. It reports false if the call
 // completed meanwhile: its result stands.
-func (q *Queue) forget(id uint64, c *call) bool {
+func (q *link) forget(id uint64, c *call) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if c.finished {
@@ -235,7 +226,7 @@ func returnsJob(op byte) bool {
 func returnsReservations(op byte) bool { return op == opReserve || op == opReserveJob }
 
 // send sends a call's message.
-func (q *Queue) send(ctx context.Context, msg []byte) error {
+func (q *link) send(ctx context.Context, msg []byte) error {
 	if len(msg) > q.maxMsg {
 		return fmt.Errorf("%w: remote: call of %d bytes, over the server's limit of %d", beanspike.ErrJobTooBig, len(msg), q.maxMsg)
 	}
@@ -248,24 +239,38 @@ func (q *Queue) send(ctx context.Context, msg []byte) error {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.err != nil {
+		return &unsentError{q.err}
+	}
 	if q.closed {
 		return beanspike.ErrClosed
 	}
-	if q.err != nil {
-		return q.err
-	}
-	return fmt.Errorf("%w: remote: send: %v", beanspike.ErrUnavailable, err)
+	return &unsentError{fmt.Errorf("%w: remote: send: %v", beanspike.ErrUnavailable, err)}
+}
+
+// unsentError is the error of a call that was not sent because its
+// session is lost: it can be made again on a new session.
+type unsentError struct{ err error }
+
+func (e *unsentError) Error() string { return e.err.Error() }
+func (e *unsentError) Unwrap() error { return e.err }
+
+// markSent records that c's message went to the transport.
+func (q *link) markSent(c *call) {
+	q.mu.Lock()
+	c.sent = true
+	q.mu.Unlock()
 }
 
 // cancelCall tells the server to cancel call id. It is best effort.
-func (q *Queue) cancelCall(id uint64) {
+func (q *link) cancelCall(id uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), q.cfg.callTimeout)
 	defer cancel()
 	_ = q.resp.Send(ctx, binary.AppendUvarint([]byte{opCancel}, id))
 }
 
 // do makes a call that reserves nothing and returns its reply's result.
-func (q *Queue) do(ctx context.Context, op byte, args func([]byte) []byte) (*dec, error) {
+func (q *link) do(ctx context.Context, op byte, args func([]byte) []byte) (*dec, error) {
 	c, err := q.roundTrip(ctx, op, args)
 	if err != nil {
 		return nil, err
@@ -274,7 +279,7 @@ func (q *Queue) do(ctx context.Context, op byte, args func([]byte) []byte) (*dec
 }
 
 // peek makes a call whose reply is one job, not reserved.
-func (q *Queue) peek(ctx context.Context, op byte, args func([]byte) []byte) (*beanspike.Job, error) {
+func (q *link) peek(ctx context.Context, op byte, args func([]byte) []byte) (*beanspike.Job, error) {
 	c, err := q.roundTrip(ctx, op, args)
 	if err != nil {
 		return nil, err
@@ -283,7 +288,7 @@ func (q *Queue) peek(ctx context.Context, op byte, args func([]byte) []byte) (*b
 }
 
 // roundTrip makes a call that reserves nothing and returns it answered.
-func (q *Queue) roundTrip(ctx context.Context, op byte, args func([]byte) []byte) (*call, error) {
+func (q *link) roundTrip(ctx context.Context, op byte, args func([]byte) []byte) (*call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -298,6 +303,7 @@ func (q *Queue) roundTrip(ctx context.Context, op byte, args func([]byte) []byte
 		q.forget(id, c)
 		return nil, err
 	}
+	q.markSent(c)
 	select {
 	case <-c.done:
 	case <-ctx.Done():
@@ -319,7 +325,7 @@ func (q *Queue) roundTrip(ctx context.Context, op byte, args func([]byte) []byte
 // to n jobs, or a ReserveJob. A call cancelled by ctx waits, at most the
 // call timeout, for the server to confirm that it reserved nothing; jobs
 // that arrive after the caller has left are released.
-func (q *Queue) reserve(ctx context.Context, op byte, args func([]byte) []byte) ([]*beanspike.Job, error) {
+func (q *link) reserve(ctx context.Context, op byte, args func([]byte) []byte) ([]*beanspike.Job, error) {
 	poll := ctx.Err() != nil
 	if poll && op != opReserve {
 		return nil, ctx.Err()
@@ -345,6 +351,7 @@ func (q *Queue) reserve(ctx context.Context, op byte, args func([]byte) []byte) 
 		}
 		return nil, err
 	}
+	q.markSent(c)
 	select {
 	case <-c.done:
 	case <-timeout:
@@ -385,12 +392,13 @@ func isContextErr(err error) bool {
 }
 
 // readLoop reads replies until the session ends.
-func (q *Queue) readLoop() {
+func (q *link) readLoop() {
 	defer close(q.readerDone)
 	ctx := context.Background()
 	for {
 		p, err := q.out.Next(ctx)
 		if err == nil {
+			q.lastRecv.Store(time.Now().UnixNano())
 			err = q.onReply(ctx, p, false)
 		}
 		if err != nil {
@@ -405,27 +413,72 @@ func (q *Queue) readLoop() {
 	}
 }
 
-// fail records why the session ended and fails every call in flight.
-func (q *Queue) fail(cause error) {
+// fail records why the session ended, fails every call in flight, and
+// tells the owner, unless the session was closed or had failed already.
+// A call whose message was sent fails with an error that also wraps
+// [ErrOutcomeUnknown]: the server may have carried it out.
+func (q *link) fail(cause error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
+	if q.closed || q.err != nil {
+		q.mu.Unlock()
 		return
 	}
 	if errors.Is(cause, io.EOF) {
 		cause = errors.New("the server ended the session")
 	}
-	q.err = fmt.Errorf("%w: remote: session lost: %v", beanspike.ErrUnavailable, cause)
+	if errors.Is(cause, ErrNotAnswering) {
+		q.err = fmt.Errorf("%w: remote: session lost: %w", beanspike.ErrUnavailable, cause)
+	} else {
+		q.err = fmt.Errorf("%w: remote: session lost: %v", beanspike.ErrUnavailable, cause)
+	}
+	unknown := fmt.Errorf("%w (%w: the call was sent; it may have been carried out)", q.err, ErrOutcomeUnknown)
 	for id, c := range q.calls {
-		c.finish(q.err)
+		if c.sent {
+			c.finish(unknown)
+		} else {
+			c.finish(q.err)
+		}
 		delete(q.calls, id)
+	}
+	close(q.stopPing)
+	lost := q.lost
+	q.mu.Unlock()
+	if lost != nil {
+		lost(q)
+	}
+}
+
+// keepalive sends a ping whenever no reply has arrived for every, and
+// fails the session with [ErrNotAnswering] if the ping gets no reply
+// within every: a server that stopped answering is found out in at most
+// twice every, however long the calls in flight may wait.
+func (q *link) keepalive(every time.Duration) {
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.stopPing:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, q.lastRecv.Load())) < every {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		_, err := q.roundTrip(ctx, opPing, nil)
+		cancel()
+		if err == context.DeadlineExceeded {
+			q.fail(fmt.Errorf("%w: no reply to a keepalive within %v", ErrNotAnswering, every))
+			q.resp.Close()
+			return
+		}
 	}
 }
 
 // onReply handles one reply, whose first frame is p, or, if long, the
 // whole reply read from frames. It returns an error if the reply stream
 // cannot be read any more.
-func (q *Queue) onReply(ctx context.Context, p []byte, long bool) error {
+func (q *link) onReply(ctx context.Context, p []byte, long bool) error {
 	d := dec{b: p}
 	id := d.uvarint()
 	code := d.byte()
@@ -496,7 +549,7 @@ func (q *Queue) onReply(ctx context.Context, p []byte, long bool) error {
 // complete finishes call id with err. A Reserve that already received
 // jobs succeeds with them whatever err says: the job that failed is
 // released by the server.
-func (q *Queue) complete(id uint64, c *call, err error) {
+func (q *link) complete(id uint64, c *call, err error) {
 	q.mu.Lock()
 	delete(q.calls, id)
 	if len(c.jobs) > 0 {
@@ -521,7 +574,7 @@ func (c *call) orphans() []*beanspike.Job {
 
 // release returns jobs that reached no caller to ready, with their
 // priority. The replies are not awaited.
-func (q *Queue) release(ctx context.Context, jobs []*beanspike.Job) {
+func (q *link) release(ctx context.Context, jobs []*beanspike.Job) {
 	for _, j := range jobs {
 		q.mu.Lock()
 		if q.closed || q.err != nil {
@@ -554,7 +607,7 @@ func bodyLimit(maxMsg, maxBody int) int {
 // reply stream's next frames, n as checked against the limit. The bytes
 // are stored as they arrive: a server that announces many and sends few
 // costs little.
-func (q *Queue) readChunks(ctx context.Context, n int) ([]byte, error) {
+func (q *link) readChunks(ctx context.Context, n int) ([]byte, error) {
 	b := make([]byte, 0, min(n, chunkSize))
 	for len(b) < n {
 		p, err := q.out.Next(ctx)

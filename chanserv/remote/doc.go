@@ -17,25 +17,59 @@
 //
 // # Client
 //
-//	node, _ := vnet.New()
-//	node.Connect(ctx, "tcp", "127.0.0.1:7420")
-//	q, _ := remote.Dial(ctx, node, remote.DefaultService)
+// For a server on TCP, as `beanspike serve` runs one:
+//
+//	q, _ := remote.DialTCP(ctx, "127.0.0.1:7420")
 //	defer q.Close()
 //	id, _ := q.Put(ctx, "emails", body)
 //
+// Over a multiplexer of the caller's (a vnet node linked to others, an
+// AstraNet instance):
+//
+//	q, _ := remote.Dial(ctx, node, remote.DefaultService)
+//
 // # Sessions
 //
-// A client is one session: one chanserv request that lasts as long as the
-// client, carrying its calls upstream as messages and the replies
-// downstream on one source, so a call costs one message and one frame,
-// with no stream to open. Concurrent calls share the session and do not
-// wait for each other. On the server, each session has its own Queue
-// client of the store, so the session owns its reservations, as a
-// beanstalkd connection does. When the session ends — Close, a lost
+// A client holds one session at a time: one chanserv request that lasts
+// as long as the session, carrying its calls upstream as messages and
+// the replies downstream on one source, so a call costs one message and
+// one frame, with no stream to open. Concurrent calls share the session
+// and do not wait for each other. On the server, each session has its
+// own Queue client of the store, so the session owns its reservations,
+// as a beanstalkd connection does. When the session ends — Close, a lost
 // connection, a killed process, a server shutdown — the server closes
 // that Queue client and its reservations return to ready at once; TTR
 // remains the backstop for a peer that vanishes without the connection
 // failing.
+//
+// A client finds a lost session when the transport fails, when the
+// server ends it, or when the server stops answering: it pings a session
+// that has been quiet for a while and gives it up if the ping is not
+// answered in as long ([WithKeepalive]; 5 s by default, so a hung server
+// is found out within 10 s). It then opens a new session in the
+// background, with backoff ([WithBackoff]); calls made meanwhile wait for
+// it as long as their context allows. Nothing is needed from the caller,
+// but the reservations of the lost session are gone.
+//
+// # Failures and retries
+//
+// A call either succeeds, fails with the error its server gave, or fails
+// because the session was lost ([beanspike.ErrUnavailable]). In the last
+// case the call may or may not have been carried out:
+//
+//   - An error that also wraps [ErrOutcomeUnknown] means the call was
+//     sent and its reply lost. A Put may have stored its job: putting it
+//     again may store it twice. A Delete, Release, Bury or Kick may have
+//     been done. A Reserve's job, if it took one, was returned to ready
+//     with the session.
+//   - Without ErrOutcomeUnknown, the call did not reach the server (it
+//     found the session already lost and no new one could be opened in
+//     time), and can be made again as it was.
+//
+// Like beanstalkd, the queue delivers at least once: a job a worker
+// took may come again if its reservation is lost before the Delete. A
+// Put that must not be duplicated needs a key of the application's in
+// its body, checked by the consumer.
 //
 // # Reservations
 //
@@ -57,7 +91,9 @@
 // Errors cross the wire with their sentinel: test them with [errors.Is]
 // against [beanspike.ErrNotFound], [beanspike.ErrNotReserved] and the
 // others. A lost session, a server shutting down or a server that cannot
-// be reached give [beanspike.ErrUnavailable]; a closed client gives
+// be reached give [beanspike.ErrUnavailable] (with [ErrNotAnswering] when
+// keepalives found the server hung, and [ErrOutcomeUnknown] when the
+// call may have been carried out); a closed client gives
 // [beanspike.ErrClosed]; a cancelled call returns its context's error,
 // unwrapped.
 //

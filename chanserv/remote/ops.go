@@ -47,7 +47,7 @@ func (q *Queue) PutBatch(ctx context.Context, reqs []beanspike.PutRequest) ([]be
 		opts[i] = o
 		size += len(r.Tube) + len(r.Body) + 48
 	}
-	limit := q.maxMsg - 64
+	limit := q.maxMessage() - 64
 	if size > limit {
 		// Several calls: validate everything first, so that an invalid
 		// request puts nothing.

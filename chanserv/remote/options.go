@@ -22,13 +22,21 @@ const (
 	// without a context to bound them: the reply to a Reserve that only
 	// polls, the confirmation of a cancelled Reserve, and Close.
 	DefaultCallTimeout = 10 * time.Second
+	// DefaultKeepalive is how long a client lets a session go without a
+	// reply before it pings the server, and how long it waits for the
+	// answer before it gives the session up.
+	DefaultKeepalive = 5 * time.Second
+	// DefaultMinBackoff and DefaultMaxBackoff bound the wait between
+	// two attempts to reopen a lost session.
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
 )
 
 // ErrInvalidOption means an option was out of range. Nothing was made.
 var ErrInvalidOption = errors.New("remote: invalid option")
 
-// Option configures a [Server] or a client made by [Dial]. Each option
-// says which side reads it; the other ignores it.
+// Option configures a [Server] or a client made by [Dial] or [DialTCP].
+// Each option says which side reads it; the other ignores it.
 type Option func(*config) error
 
 type config struct {
@@ -36,6 +44,9 @@ type config struct {
 	maxFrame    int
 	maxInFlight int
 	callTimeout time.Duration
+	keepalive   time.Duration
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
 	logger      *slog.Logger
 }
 
@@ -44,6 +55,9 @@ func newConfig(opts []Option) (config, error) {
 		maxFrame:    chanserv.DefaultMaxFrameSize,
 		maxInFlight: DefaultMaxInFlight,
 		callTimeout: DefaultCallTimeout,
+		keepalive:   DefaultKeepalive,
+		minBackoff:  DefaultMinBackoff,
+		maxBackoff:  DefaultMaxBackoff,
 		logger:      slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
@@ -112,6 +126,39 @@ func WithCallTimeout(d time.Duration) Option {
 			return fmt.Errorf("%w: call timeout %v is not positive", ErrInvalidOption, d)
 		}
 		c.callTimeout = d
+		return nil
+	}
+}
+
+// WithKeepalive sets how long a client lets its session go without a
+// reply before it pings the server; a ping unanswered for as long ends
+// the session as lost, with an error wrapping [ErrNotAnswering], and the
+// client reconnects. A server that stops answering is so found out
+// within twice d. 0 turns keepalives off: a hung server is then found
+// out only by the transport, if at all. Client. Defaults to
+// [DefaultKeepalive].
+func WithKeepalive(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || (d > 0 && d < time.Millisecond) {
+			return fmt.Errorf("%w: keepalive %v is neither 0 nor at least 1ms", ErrInvalidOption, d)
+		}
+		c.keepalive = d
+		return nil
+	}
+}
+
+// WithBackoff bounds the waits before the attempts to reopen a lost
+// session: the first attempt is made after min, each later one after
+// twice the wait before, at most max, each wait cut by up to a half at
+// random. Each attempt is bounded by the call timeout
+// ([WithCallTimeout]). Client. Defaults to [DefaultMinBackoff] and
+// [DefaultMaxBackoff].
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *config) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("%w: backoff from %v to %v", ErrInvalidOption, min, max)
+		}
+		c.minBackoff, c.maxBackoff = min, max
 		return nil
 	}
 }

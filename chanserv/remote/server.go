@@ -495,6 +495,8 @@ func (ss *session) serve(ctx context.Context, code byte, id uint64, d *dec) {
 		if err = d.done(); err == nil {
 			err = q.PauseTube(ctx, tube, dur)
 		}
+	case opPing:
+		err = d.done()
 	case opDeleteTube:
 		tube := d.string()
 		if err = d.done(); err == nil {

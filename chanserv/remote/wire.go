@@ -45,6 +45,7 @@ const (
 	opDeleteTube  byte = 19 // tube
 	opCancel      byte = 20 // id of the call to cancel; no reply
 	opClose       byte = 21 // nothing: the server closes the session
+	opPing        byte = 22 // nothing: an empty reply, to show the server answers
 )
 
 // flagPoll makes a reserve a non-blocking poll.
