@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -82,6 +83,25 @@ func (h *handler) jobStats(w http.ResponseWriter, r *http.Request) (*beanspike.J
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// act shows the confirmation page c until the request confirms it; then
+// it runs do within the request's time limit and redirects to the page
+// do names, or shows do's failure, with gone as the message of a missing
+// job or tube.
+func (h *handler) act(w http.ResponseWriter, r *http.Request, c confirmData, gone string, do func(context.Context) (string, error)) {
+	if !confirmed(r) {
+		h.confirm(w, r, c)
+		return
+	}
+	ctx, cancel := h.ctx(r)
+	defer cancel()
+	next, err := do(ctx)
+	if err != nil {
+		h.failErr(w, r, err, gone)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
 // kick moves up to n buried jobs of a tube to ready, or delayed ones when
 // none is buried.
 func (h *handler) kick(w http.ResponseWriter, r *http.Request) {
@@ -99,25 +119,17 @@ func (h *handler) kick(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !confirmed(r) {
-		h.confirm(w, r, confirmData{
-			Action:   "kick",
-			Question: fmt.Sprintf("Kick up to %d jobs of tube %q to ready? Buried jobs go first, oldest first; only when none is buried, delayed jobs, due soonest first.", n, name),
-			Details:  []field{{"Tube", name}, {"Buried", itoa(st.Buried)}, {"Delayed", itoa(st.Delayed)}},
-			Fields:   []field{{"tube", name}, {"n", itoa(n)}},
-			Button:   "Kick",
-			Back:     h.tubeURL(name),
-		})
-		return
-	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	k, err := h.q.Kick(ctx, name, n)
-	if err != nil {
-		h.failErr(w, r, err, fmt.Sprintf("There is no tube %q.", name))
-		return
-	}
-	http.Redirect(w, r, h.tubeURL(name, "done", "kick", "n", itoa(k)), http.StatusSeeOther)
+	h.act(w, r, confirmData{
+		Action:   "kick",
+		Question: fmt.Sprintf("Kick up to %d jobs of tube %q to ready? Buried jobs go first, oldest first; only when none is buried, delayed jobs, due soonest first.", n, name),
+		Details:  []field{{"Tube", name}, {"Buried", itoa(st.Buried)}, {"Delayed", itoa(st.Delayed)}},
+		Fields:   []field{{"tube", name}, {"n", itoa(n)}},
+		Button:   "Kick",
+		Back:     h.tubeURL(name),
+	}, fmt.Sprintf("There is no tube %q.", name), func(ctx context.Context) (string, error) {
+		k, err := h.q.Kick(ctx, name, n)
+		return h.tubeURL(name, "done", "kick", "n", itoa(k)), err
+	})
 }
 
 // kickJob moves one buried or delayed job to ready.
@@ -126,24 +138,17 @@ func (h *handler) kickJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !confirmed(r) {
-		h.confirm(w, r, confirmData{
-			Action:   "kick-job",
-			Question: fmt.Sprintf("Kick job %d, %s in tube %q, to ready?", st.ID, st.State, st.Tube),
-			Details:  jobDetails(st),
-			Fields:   []field{{"id", st.ID.String()}},
-			Button:   "Kick job",
-			Back:     h.jobURL(st.ID),
+	h.act(w, r, confirmData{
+		Action:   "kick-job",
+		Question: fmt.Sprintf("Kick job %d, %s in tube %q, to ready?", st.ID, st.State, st.Tube),
+		Details:  jobDetails(st),
+		Fields:   []field{{"id", st.ID.String()}},
+		Button:   "Kick job",
+		Back:     h.jobURL(st.ID),
+	}, fmt.Sprintf("Job %d is gone, or it is neither buried nor delayed, so it cannot be kicked.", st.ID),
+		func(ctx context.Context) (string, error) {
+			return h.jobURL(st.ID, "done", "kick-job"), h.q.KickJob(ctx, st.ID)
 		})
-		return
-	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	if err := h.q.KickJob(ctx, st.ID); err != nil {
-		h.failErr(w, r, err, fmt.Sprintf("Job %d is gone, or it is neither buried nor delayed, so it cannot be kicked.", st.ID))
-		return
-	}
-	http.Redirect(w, r, h.jobURL(st.ID, "done", "kick-job"), http.StatusSeeOther)
 }
 
 // parsePause reads a pause length: a Go duration such as "90s" or
@@ -184,24 +189,16 @@ func (h *handler) pause(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.tubeStats(w, r, name); !ok {
 		return
 	}
-	if !confirmed(r) {
-		h.confirm(w, r, confirmData{
-			Action:   "pause",
-			Question: fmt.Sprintf("Pause tube %q for %s? No client reserves its jobs until the pause ends or the tube is resumed.", name, d),
-			Details:  []field{{"Tube", name}, {"Pause", d.String()}},
-			Fields:   []field{{"tube", name}, {"duration", d.String()}},
-			Button:   "Pause",
-			Back:     h.tubeURL(name),
-		})
-		return
-	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	if err := h.q.PauseTube(ctx, name, d); err != nil {
-		h.failErr(w, r, err, "")
-		return
-	}
-	http.Redirect(w, r, h.tubeURL(name, "done", "pause"), http.StatusSeeOther)
+	h.act(w, r, confirmData{
+		Action:   "pause",
+		Question: fmt.Sprintf("Pause tube %q for %s? No client reserves its jobs until the pause ends or the tube is resumed.", name, d),
+		Details:  []field{{"Tube", name}, {"Pause", d.String()}},
+		Fields:   []field{{"tube", name}, {"duration", d.String()}},
+		Button:   "Pause",
+		Back:     h.tubeURL(name),
+	}, "", func(ctx context.Context) (string, error) {
+		return h.tubeURL(name, "done", "pause"), h.q.PauseTube(ctx, name, d)
+	})
 }
 
 // resume ends a tube's pause.
@@ -214,24 +211,16 @@ func (h *handler) resume(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !confirmed(r) {
-		h.confirm(w, r, confirmData{
-			Action:   "resume",
-			Question: fmt.Sprintf("Resume tube %q now? Clients reserve its ready jobs at once.", name),
-			Details:  []field{{"Tube", name}, {"Pause left", fmtDuration(st.PauseLeft)}},
-			Fields:   []field{{"tube", name}},
-			Button:   "Resume",
-			Back:     h.tubeURL(name),
-		})
-		return
-	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	if err := h.q.PauseTube(ctx, name, 0); err != nil {
-		h.failErr(w, r, err, "")
-		return
-	}
-	http.Redirect(w, r, h.tubeURL(name, "done", "resume"), http.StatusSeeOther)
+	h.act(w, r, confirmData{
+		Action:   "resume",
+		Question: fmt.Sprintf("Resume tube %q now? Clients reserve its ready jobs at once.", name),
+		Details:  []field{{"Tube", name}, {"Pause left", fmtDuration(st.PauseLeft)}},
+		Fields:   []field{{"tube", name}},
+		Button:   "Resume",
+		Back:     h.tubeURL(name),
+	}, "", func(ctx context.Context) (string, error) {
+		return h.tubeURL(name, "done", "resume"), h.q.PauseTube(ctx, name, 0)
+	})
 }
 
 // deleteJob deletes a job that is ready, delayed or buried.
@@ -240,24 +229,17 @@ func (h *handler) deleteJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !confirmed(r) {
-		h.confirm(w, r, confirmData{
-			Action:   "delete-job",
-			Question: fmt.Sprintf("Delete job %d, %s in tube %q? This cannot be undone.", st.ID, st.State, st.Tube),
-			Details:  jobDetails(st),
-			Fields:   []field{{"id", st.ID.String()}},
-			Button:   "Delete job",
-			Back:     h.jobURL(st.ID),
+	h.act(w, r, confirmData{
+		Action:   "delete-job",
+		Question: fmt.Sprintf("Delete job %d, %s in tube %q? This cannot be undone.", st.ID, st.State, st.Tube),
+		Details:  jobDetails(st),
+		Fields:   []field{{"id", st.ID.String()}},
+		Button:   "Delete job",
+		Back:     h.jobURL(st.ID),
+	}, fmt.Sprintf("There is no job %d: it was deleted already.", st.ID),
+		func(ctx context.Context) (string, error) {
+			return h.tubeURL(st.Tube, "done", "delete-job"), h.q.Delete(ctx, st.ID)
 		})
-		return
-	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	if err := h.q.Delete(ctx, st.ID); err != nil {
-		h.failErr(w, r, err, fmt.Sprintf("There is no job %d: it was deleted already.", st.ID))
-		return
-	}
-	http.Redirect(w, r, h.tubeURL(st.Tube, "done", "delete-job"), http.StatusSeeOther)
 }
 
 // deleteTube deletes a tube and all its jobs.
@@ -270,26 +252,19 @@ func (h *handler) deleteTube(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !confirmed(r) {
-		h.confirm(w, r, confirmData{
-			Action:   "delete-tube",
-			Question: fmt.Sprintf("Delete tube %q and every job in it, reserved ones included? This cannot be undone.", name),
-			Details: []field{{"Tube", name}, {"Ready", itoa(st.Ready)}, {"Reserved", itoa(st.Reserved)},
-				{"Delayed", itoa(st.Delayed)}, {"Buried", itoa(st.Buried)}},
-			Fields: []field{{"tube", name}},
-			Button: "Delete tube",
-			Back:   h.tubeURL(name),
+	h.act(w, r, confirmData{
+		Action:   "delete-tube",
+		Question: fmt.Sprintf("Delete tube %q and every job in it, reserved ones included? This cannot be undone.", name),
+		Details: []field{{"Tube", name}, {"Ready", itoa(st.Ready)}, {"Reserved", itoa(st.Reserved)},
+			{"Delayed", itoa(st.Delayed)}, {"Buried", itoa(st.Buried)}},
+		Fields: []field{{"tube", name}},
+		Button: "Delete tube",
+		Back:   h.tubeURL(name),
+	}, fmt.Sprintf("There is no tube %q: it was deleted already.", name),
+		func(ctx context.Context) (string, error) {
+			n, err := h.q.DeleteTube(ctx, name)
+			return h.prefix + "?" + query("done", "delete-tube", "n", itoa(n)), err
 		})
-		return
-	}
-	ctx, cancel := h.ctx(r)
-	defer cancel()
-	n, err := h.q.DeleteTube(ctx, name)
-	if err != nil {
-		h.failErr(w, r, err, fmt.Sprintf("There is no tube %q: it was deleted already.", name))
-		return
-	}
-	http.Redirect(w, r, h.prefix+"?"+query("done", "delete-tube", "n", itoa(n)), http.StatusSeeOther)
 }
 
 func jobDetails(st *beanspike.JobStats) []field {
