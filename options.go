@@ -51,6 +51,16 @@ func WithPriority(p uint32) PutOption { return func(o *PutOptions) { o.Priority 
 // to 0; a negative d makes Put fail with [ErrInvalidArgument].
 func WithDelay(d time.Duration) PutOption { return func(o *PutOptions) { o.Delay = d } }
 
+// WithReadyAt keeps the job delayed until t, as WithDelay(time.Until(t))
+// does: the delay is taken from the caller's clock when Put is called,
+// and a t that has passed makes the job ready at once. With several
+// clocks (a remote client and its server, processes sharing an
+// Aerospike store) the job becomes ready at t as far as those clocks
+// agree. The last of WithDelay and WithReadyAt given wins.
+func WithReadyAt(t time.Time) PutOption {
+	return func(o *PutOptions) { o.Delay = max(time.Until(t), 0) }
+}
+
 // WithTTR sets the job's time-to-run. Defaults to [DefaultTTR]; values
 // below [MinTTR] are raised to it, and a negative d makes Put fail with
 // [ErrInvalidArgument].

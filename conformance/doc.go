@@ -45,8 +45,9 @@
 //   - Order: priority, first-ready first among equal priorities (a released
 //     or kicked job goes behind jobs already ready), across tubes the lower
 //     ID, the default tube.
-//   - Time: delayed jobs are not reservable before their delay and become
-//     ready within [Capabilities.TimeSlack] after it; a reservation lapses
+//   - Time: delayed jobs are not reservable before their delay (or the
+//     time of WithReadyAt) and become ready within
+//     [Capabilities.TimeSlack] after it; a reservation lapses
 //     after its TTR (counted as a timeout) and Touch restarts it; TTRs below
 //     MinTTR are raised; pauses hold back a tube's jobs until they end or
 //     PauseTube(0) ends them; the largest durations (math.MaxInt64 as a

@@ -14,6 +14,7 @@ import (
 
 var timeTests = []test{
 	{"Delay", testDelay},
+	{"ReadyAt", testReadyAt},
 	{"ReleaseWithDelay", testReleaseWithDelay},
 	{"TTRExpiry", testTTRExpiry},
 	{"TouchExtendsTTR", testTouch},
@@ -107,6 +108,30 @@ func (e *env) settled(target time.Time, what string, cond func() (bool, string))
 		}
 	}
 	e.t.Fatalf("%s: %s", what, got)
+}
+
+// testReadyAt: a job put WithReadyAt(t) is delayed until t; one whose t
+// has passed is ready at once.
+func testReadyAt(t *testing.T, e *env) {
+	q := e.client()
+	d := e.shortDelay()
+	at := time.Now().Add(d)
+	id := e.putS(q, "t", "at", beanspike.WithReadyAt(at))
+	putEnd := time.Now()
+	if time.Now().Before(at) {
+		if s := e.statsJob(q, id); s.State != beanspike.Delayed {
+			t.Fatalf("job put WithReadyAt %s ahead is %v, want delayed", d, s.State)
+		}
+	}
+	past := e.putS(q, "p", "past", beanspike.WithReadyAt(time.Now().Add(-time.Hour)))
+	if s := e.statsJob(q, past); s.State != beanspike.Ready || s.Delay != 0 {
+		t.Fatalf("job put WithReadyAt an hour ago = %v with delay %s, want ready and no delay", s.State, s.Delay)
+	}
+	j, when, probe := e.reserveBy(q, putEnd.Add(d), "t")
+	if j.ID != id {
+		t.Fatalf("Reserve = job %d, want %d", j.ID, id)
+	}
+	e.readyBetween("job put WithReadyAt", when, at, putEnd.Add(d), probe)
 }
 
 func testDelay(t *testing.T, e *env) {
