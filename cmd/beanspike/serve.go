@@ -207,7 +207,15 @@ wait:
 	if serveErr != nil && !errors.Is(serveErr, beanstalk.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("beanstalk: %w", serveErr))
 	}
-	log.Info("beanspike stopped")
+	if root.kind == "memory" {
+		if n, err := countJobs(root); err == nil && n > 0 {
+			log.Warn("beanspike stopped: the memory store's jobs are lost with the process", "jobs", n)
+		} else {
+			log.Info("beanspike stopped", "jobs", n)
+		}
+	} else {
+		log.Info("beanspike stopped")
+	}
 	return errors.Join(errs...)
 }
 
@@ -254,4 +262,28 @@ func openStore(ctx context.Context, asURL string, maxBody int, log *slog.Logger)
 	}
 	return &store{newClient: func() (beanspike.Queue, error) { return q.NewClient() }, Close: q.Close, maxBody: q.MaxBodySize(), kind: "aerospike"},
 		"aerospike " + asURL, nil
+}
+
+// countJobs counts the jobs of every tube of root, in every state.
+func countJobs(root *store) (int, error) {
+	q, err := root.newClient()
+	if err != nil {
+		return 0, err
+	}
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tubes, err := q.Tubes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range tubes {
+		st, err := q.StatsTube(ctx, t)
+		if err != nil {
+			continue
+		}
+		n += st.Ready + st.Reserved + st.Delayed + st.Buried
+	}
+	return n, nil
 }
