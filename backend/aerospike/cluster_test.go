@@ -424,9 +424,11 @@ type tally struct {
 func (tl *tally) failed(began time.Time, call string, d time.Duration, err error) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	if len(tl.failures) < 12 {
-		tl.failures = append(tl.failures, fmt.Sprintf("at %v %s took %v: %v",
-			time.Since(began).Round(time.Millisecond), call, d.Round(time.Millisecond), err))
+	if len(tl.failures) < 8 {
+		// The first line only: the client chains the errors of every try.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		tl.failures = append(tl.failures, fmt.Sprintf("at %v %s took %v: %s",
+			time.Since(began).Round(time.Millisecond), call, d.Round(time.Millisecond), msg))
 	}
 }
 
