@@ -83,6 +83,12 @@ func newTarget(t testing.TB, opts ...aerospiketest.Option) *target {
 		t.Fatalf("NewClient: %v", err)
 	}
 	t.Cleanup(client.Close)
+	// Commands carry records of up to 8 MiB on a machine that may be
+	// busy: a timeout must mean a hang, not a slow moment.
+	for _, p := range []*as.BasePolicy{client.DefaultPolicy, &client.DefaultWritePolicy.BasePolicy,
+		&client.DefaultBatchPolicy.BasePolicy, &client.DefaultScanPolicy.BasePolicy, &client.DefaultQueryPolicy.BasePolicy} {
+		p.TotalTimeout, p.SocketTimeout = 30*time.Second, 30*time.Second
+	}
 	tg.client = client
 	return tg
 }
