@@ -74,9 +74,10 @@ func (c *Client) Close() error {
 // ctx's error, returned unwrapped, whatever the server reports after.
 // Its deadline is sent to the server. Post returns an error if the dial
 // or the write of the request fails; server-side failures arrive through
-// the response. The dial timeout ([WithDialTimeout]) bounds the dial and
-// the write of the request's first bytes, by which a multiplexer that
-// dials lazily, as AstraNet does, connects.
+// the response. The dial timeout ([WithDialTimeout]) bounds the dial
+// and, on a multiplexer that is not a [ContextDialer], the write of the
+// request's first bytes, by which a multiplexer that dials lazily, as
+// AstraNet does, connects.
 //
 // No call waits on the multiplexer beyond its context: the request is
 // written, and later frames (messages, credit) are sent, by goroutines
@@ -166,19 +167,24 @@ func (c *Client) Post(ctx context.Context, service string, body []byte, opts ...
 	// and for the first write, by which a multiplexer that dials lazily
 	// connects, at most the dial timeout.
 	go cl.readLoop(req, body)
-	t := time.NewTimer(cfg.dialTimeout)
+	var expired <-chan time.Time
+	if _, ok := c.mpx.(ContextDialer); !ok {
+		// A multiplexer with a context-aware dial is trusted to have
+		// connected by the time it returns; one without may not have.
+		t := time.NewTimer(cfg.dialTimeout)
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case err = <-cl.written:
-	case <-t.C:
+	case <-expired:
 		err = fmt.Errorf("%w: no answer within the dial timeout (%v)", os.ErrDeadlineExceeded, cfg.dialTimeout)
 		cl.abort(err)
 		return nil, fmt.Errorf("chanserv: dial %q: %w", service, err)
 	case <-ctx.Done():
-		t.Stop()
 		cl.abort(ctx.Err())
 		return nil, ctx.Err()
 	}
-	t.Stop()
 	if err == nil && body != nil {
 		select {
 		case err = <-cl.written:

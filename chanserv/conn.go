@@ -24,13 +24,29 @@ const (
 )
 
 // readGrowing reads a payload of n bytes, n as checked by ReadHeader
-// against the limit, allocating as the bytes arrive (see growStart).
+// against the limit, allocating as the bytes arrive (see growStart). The
+// first growStart bytes of a longer payload are read into a pooled
+// buffer, so that only the payload's own memory is allocated.
 func readGrowing(rd *wire.Reader, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	p := make([]byte, min(n, growStart))
-	got := 0
+	if n <= growStart {
+		p := make([]byte, n)
+		if err := rd.ReadFull(p); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	first := firstChunks.Get().(*[growStart]byte)
+	err := rd.ReadFull(first[:])
+	if err != nil {
+		firstChunks.Put(first)
+		return nil, err
+	}
+	p := make([]byte, min(n, growStart*growFactor))
+	got := copy(p, first[:])
+	firstChunks.Put(first)
 	for {
 		if err := rd.ReadFull(p[got:]); err != nil {
 			return nil, err
@@ -44,6 +60,10 @@ func readGrowing(rd *wire.Reader, n int) ([]byte, error) {
 		p = q
 	}
 }
+
+// firstChunks holds the buffers readGrowing reads the start of long
+// payloads into.
+var firstChunks = sync.Pool{New: func() any { return new([growStart]byte) }}
 
 // bufPools recycles the buffered reader and writer of each stream, so that
 // a short request allocates neither.
