@@ -112,6 +112,17 @@
 // host:port addressing in astranet/astranet v1.2.0 does not matter; avoid
 // service names of exactly 11 base64url characters on zenhotels/astranet.
 //
+// AstraNet's connections are not well-behaved net.Conns: its DialTimeout
+// returns before the peer accepts, its first Write waits for the peer's
+// acknowledgement whatever the deadlines say, and its Close does not
+// unblock a pending Read. The client does not depend on any of that:
+// every wait of a request is bounded by its context, writes happen on
+// goroutines of the response's own, and a cancelled or closed request
+// does not wait for its stream's reader. Package quirkmux is an in-memory
+// multiplexer with those quirks, which this package's tests run on
+// besides memmux and vnet; package muxtest checks any multiplexer, an
+// AstraNet instance included, for what chanserv needs.
+//
 // vnet uses hashicorp/yamux rather than libp2p/go-yamux/v5, by
 // measurement (BENCHMARKS.md): go-yamux opens streams more cheaply (about
 // 40 fewer allocations and a third less CPU per request on the Connect
@@ -122,10 +133,12 @@
 //
 // # Performance
 //
-// A request costs one stream, two goroutines (the client's reader and the
-// server's), and on the server one more goroutine, started by the first
-// write and woken for each burst of writes, which sends what the handler
-// wrote in one piece. Over vnet
+// A request costs one stream, two goroutines (the client's reader, which
+// also writes the request, and the server's), and on each side one more
+// goroutine, started by the first write after the request and woken for
+// each burst of writes, which sends what was written in one piece: on the
+// server, what the handler wrote; on the client, messages, credit and
+// source closings, so that no caller waits on the stream. Over vnet
 // on loopback TCP, a request answered by one source of one empty frame
 // (BenchmarkConnect) takes about 80 allocations and 8.5 KiB, roughly half
 // of the allocations inside yamux and 7 in the benchmark itself.

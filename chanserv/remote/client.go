@@ -451,9 +451,10 @@ func (q *link) fail(cause error) {
 // keepalive sends a ping whenever no reply has arrived for every, and
 // fails the session with [ErrNotAnswering] if the ping gets no reply
 // within every: a server that stopped answering is found out in at most
-// twice every, however long the calls in flight may wait.
+// 2.25 times every (the quiet time, the check's period, the ping's
+// wait), however long the calls in flight may wait.
 func (q *link) keepalive(every time.Duration) {
-	t := time.NewTicker(every / 2)
+	t := time.NewTicker(every / 4)
 	defer t.Stop()
 	for {
 		select {

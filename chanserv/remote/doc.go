@@ -46,7 +46,7 @@
 // server ends it, or when the server stops answering: it pings a session
 // that has been quiet for a while and gives it up if the ping is not
 // answered in as long ([WithKeepalive]; 5 s by default, so a hung server
-// is found out within 10 s). It then opens a new session in the
+// is found out within about 11 s). It then opens a new session in the
 // background, with backoff ([WithBackoff]); calls made meanwhile wait for
 // it as long as their context allows. Nothing is needed from the caller,
 // but the reservations of the lost session are gone.

@@ -134,7 +134,7 @@ func WithCallTimeout(d time.Duration) Option {
 // reply before it pings the server; a ping unanswered for as long ends
 // the session as lost, with an error wrapping [ErrNotAnswering], and the
 // client reconnects. A server that stops answering is so found out
-// within twice d. 0 turns keepalives off: a hung server is then found
+// within 2.25 times d. 0 turns keepalives off: a hung server is then found
 // out only by the transport, if at all. Client. Defaults to
 // [DefaultKeepalive].
 func WithKeepalive(d time.Duration) Option {
