@@ -412,6 +412,10 @@ type tally struct {
 	// ended.
 	gap    time.Duration
 	gapEnd time.Time
+	// The same for acknowledged puts.
+	lastAck   time.Time
+	ackGap    time.Duration
+	ackGapEnd time.Time
 
 	putFails, reserveFails, deleteFails atomic.Int64
 	// The longest call of each kind, successful or not (ns).
@@ -441,6 +445,11 @@ func (tl *tally) ack(id beanspike.ID, n int) error {
 		return fmt.Errorf("Put returned ID %d for job number %d and for job number %d", id, m, n)
 	}
 	tl.acked[id] = n
+	now := time.Now()
+	if d := now.Sub(tl.lastAck); d > tl.ackGap {
+		tl.ackGap, tl.ackGapEnd = d, now
+	}
+	tl.lastAck = now
 	if tl.reserved[id] == 0 {
 		tl.missing++
 	}
@@ -564,7 +573,7 @@ func (w clusterLoad) run(t *testing.T) {
 	}
 
 	began := time.Now()
-	tl.lastNew = began
+	tl.lastNew, tl.lastAck = began, began
 	third := make(chan struct{})
 	var thirdOnce sync.Once
 	var disrupted, disruptAt time.Duration
@@ -744,8 +753,9 @@ func (w clusterLoad) run(t *testing.T) {
 	for _, f := range tl.failures {
 		t.Logf("failed call %s", f)
 	}
-	t.Logf("longest time without a new job delivered: %v, until %v",
-		tl.gap.Round(time.Millisecond), tl.gapEnd.Sub(began).Round(time.Millisecond))
+	t.Logf("longest time without a new job delivered: %v, until %v; without a put acknowledged: %v, until %v",
+		tl.gap.Round(time.Millisecond), tl.gapEnd.Sub(began).Round(time.Millisecond),
+		tl.ackGap.Round(time.Millisecond), tl.ackGapEnd.Sub(began).Round(time.Millisecond))
 	t.Logf("slowest calls: Put %v, Reserve %v (500ms deadline), Delete %v",
 		time.Duration(tl.slowestPut.Load()).Round(time.Millisecond),
 		time.Duration(tl.slowestReserve.Load()).Round(time.Millisecond),
