@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -218,4 +219,39 @@ func TestVersion1LongReply(t *testing.T) {
 			t.Fatalf("StatsTube after it: code %d (%s), want codeNotFound", code, d.rest())
 		}
 	}
+}
+
+// FuzzClientReplies answers a client's calls with arbitrary frames (the
+// input split at 0xFE 0xFE): the client must never panic, never allocate
+// for lengths it did not see arrive, and every call must end, by its
+// deadline at the latest.
+func FuzzClientReplies(f *testing.F) {
+	f.Add(appendHeader(nil, 1, codeOK))
+	f.Add(append(framedJob(1, 100_000), append([]byte{0xfe, 0xfe}, make([]byte, 10)...)...))
+	f.Add(binary.AppendUvarint(appendHeader(nil, 1, codeLong), 1<<40))
+	f.Add(append(binary.AppendUvarint(appendHeader(nil, 1, codeLong), 4), 0xfe, 0xfe, 1, 0, 0, 0))
+	f.Add(framedJob(1, 1<<40))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		frames := bytes.Split(in, []byte{0xfe, 0xfe})
+		mux := fakeServer(t, appendHello(nil, version, 1<<20, 1<<20), func(op byte, id uint64) [][]byte {
+			return frames
+		})
+		q := dialFake(t, mux, WithCallTimeout(50*time.Millisecond), WithKeepalive(0))
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		before := totalAlloc()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			q.Reserve(ctx, "t")
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Reserve did not end by its deadline")
+		}
+		if d := totalAlloc() - before; d > uint64(64<<20+4*len(in)) {
+			t.Fatalf("client allocated %d bytes for %d bytes of replies", d, len(in))
+		}
+	})
 }
