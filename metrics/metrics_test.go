@@ -126,7 +126,7 @@ next:
 // Every counter the package names is reported, with the right counts.
 func TestMetricsCount(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg, metrics.WithBackend("memory"))
+	m, err := metrics.New(reg, metrics.WithBackend("memory"), metrics.WithSampling(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +190,9 @@ func TestMetricsCount(t *testing.T) {
 	}
 	if got := value(t, fams, "beanspike_call_duration_seconds", map[string]string{"op": "put", "backend": "memory"}); got != 6 {
 		t.Errorf("put latencies observed: %v, want 6", got)
+	}
+	if got := value(t, fams, "beanspike_calls_total", map[string]string{"op": "delete", "backend": "memory"}); got != 3 {
+		t.Errorf("delete calls: %v, want 3", got)
 	}
 	if got := value(t, fams, "beanspike_call_errors_total", map[string]string{"op": "delete", "kind": "not_found"}); got != 1 {
 		t.Errorf("delete not_found errors: %v, want 1", got)
@@ -309,5 +312,31 @@ func TestHealth(t *testing.T) {
 	root.Close()
 	if code, body := get(metrics.Readyz(root, time.Second)); code != 503 || !strings.Contains(body, "closed") {
 		t.Fatalf("readyz of a closed store: %d %s", code, body)
+	}
+}
+
+// By default one call in DefaultSampling is timed; every call is counted.
+func TestSampling(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := metrics.New(reg)
+	root, _ := memory.New()
+	defer root.Close()
+	q := m.Wrap(root)
+	const n = 1600
+	for range n {
+		if _, err := q.Tubes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams := scrape(t, reg)
+	if got := value(t, fams, "beanspike_calls_total", map[string]string{"op": "tubes"}); got != n {
+		t.Fatalf("calls counted: %v, want %d", got, n)
+	}
+	timed := value(t, fams, "beanspike_call_duration_seconds", map[string]string{"op": "tubes"})
+	if want := float64(n / metrics.DefaultSampling); timed < want/2 || timed > want*2 {
+		t.Fatalf("calls timed: %v of %d, want about %v", timed, n, want)
+	}
+	if _, err := metrics.New(nil, metrics.WithSampling(0)); !errors.Is(err, beanspike.ErrInvalidArgument) {
+		t.Fatalf("WithSampling(0): %v, want ErrInvalidArgument", err)
 	}
 }
