@@ -69,7 +69,10 @@ type Queue struct {
 
 // Dial opens a session with the server listening on the service addr of
 // mpx and returns it as a Queue, which reopens the session over mpx when
-// it is lost. ctx bounds the dial and the session's opening, not the
+// it is lost. That needs mpx to reach the server again by itself, as an
+// AstraNet instance that joined a peer does; a vnet node linked with
+// Connect does not relink, so for a server on TCP use [DialTCP], which
+// relinks. ctx bounds the dial and the session's opening, not the
 // session. Dial returns ctx's error if ctx ends first, and an error
 // wrapping [beanspike.ErrUnavailable] if the server cannot be reached or
 // refuses the session.
