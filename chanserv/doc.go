@@ -103,7 +103,7 @@
 // # Multiplexers
 //
 // The default multiplexer is package vnet: yamux streams
-// (github.com/hashicorp/yamux) over TCP or any net.Conn, with service
+// (github.com/libp2p/go-yamux/v5) over TCP or any net.Conn, with service
 // advertisement between linked nodes. Package memmux is an in-memory
 // multiplexer for tests and in-process use. An AstraNet instance (either
 // fork) satisfies [Multiplexer]; pass [WithNetwork]("registry://key") to
@@ -123,13 +123,13 @@
 // besides memmux and vnet; package muxtest checks any multiplexer, an
 // AstraNet instance included, for what chanserv needs.
 //
-// vnet uses hashicorp/yamux rather than libp2p/go-yamux/v5, by
-// measurement (BENCHMARKS.md): go-yamux opens streams more cheaply (about
-// 40 fewer allocations and a third less CPU per request on the Connect
-// benchmark) but costs 30-60% more CPU moving large frames (Heavy: 6.7 s
-// against 4.5-5.1 s in the same run), and it is only slightly faster on
-// many small frames (Flood). hashicorp/yamux also has no dependencies of
-// its own.
+// vnet runs on libp2p/go-yamux/v5 rather than hashicorp/yamux v0.1.2,
+// which starts a goroutine per ping received and so lets one peer's ping
+// flood take a node's memory (vnet's package doc gives the figures). By
+// the measurements of BENCHMARKS.md, go-yamux opens streams more cheaply
+// (about 40 fewer allocations and a third less CPU per request on the
+// Connect benchmark) but costs 30-60% more CPU moving large frames
+// (Heavy: 6.7 s against 4.5-5.1 s in the same run).
 //
 // # Performance
 //

@@ -129,6 +129,6 @@ func eventually(tb testing.TB, what string, cond func() bool) {
 func noLeaks(tb testing.TB) {
 	tb.Helper()
 	leaktest.None(tb, func(g string) bool {
-		return (strings.Contains(g, "beanspike/chanserv") || strings.Contains(g, "hashicorp/yamux")) && !strings.Contains(g, "_test.")
+		return (strings.Contains(g, "beanspike/chanserv") || strings.Contains(g, "libp2p/go-yamux")) && !strings.Contains(g, "_test.")
 	})
 }
