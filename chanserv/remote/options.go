@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike/chanserv"
+	"github.com/beanspike/beanspike/chanserv/vnet"
 )
 
 // DefaultService is the service name a beanspike server usually listens
@@ -48,6 +49,7 @@ type config struct {
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 	logger      *slog.Logger
+	node        []vnet.Option
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -159,6 +161,17 @@ func WithBackoff(min, max time.Duration) Option {
 			return fmt.Errorf("%w: backoff from %v to %v", ErrInvalidOption, min, max)
 		}
 		c.minBackoff, c.maxBackoff = min, max
+		return nil
+	}
+}
+
+// WithNodeOptions sets options of the vnet node that [DialTCP] makes for
+// each session, such as vnet.WithDialTLS for a server that speaks TLS.
+// [Dial] ignores them: its multiplexer is the caller's.
+func WithNodeOptions(opts ...vnet.Option) Option {
+	opts = append([]vnet.Option(nil), opts...)
+	return func(c *config) error {
+		c.node = opts
 		return nil
 	}
 }

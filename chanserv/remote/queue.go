@@ -98,7 +98,7 @@ func DialTCP(ctx context.Context, addr string, opts ...Option) (*Queue, error) {
 		return nil, err
 	}
 	return newQueue(ctx, cfg, func(ctx context.Context) (*link, error) {
-		node, err := vnet.New(vnet.WithLogger(cfg.logger))
+		node, err := vnet.New(append([]vnet.Option{vnet.WithLogger(cfg.logger)}, cfg.node...)...)
 		if err != nil {
 			return nil, err
 		}

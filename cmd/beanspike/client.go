@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -188,17 +189,12 @@ func (a *app) clientFlagsNamed(fs *flag.FlagSet, timeoutName string) clientFlags
 // session is a client of a server: one run of a client command.
 type session struct {
 	q       *remote.Queue
-	node    *vnet.Node
 	addr    string
 	timeout time.Duration
 	flag    string // the name of the timeout flag
 }
 
-func (s *session) Close() error {
-	err := s.q.Close()
-	s.node.Close()
-	return err
-}
+func (s *session) Close() error { return s.q.Close() }
 
 // call returns ctx bounded by the call timeout.
 func (s *session) call(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -217,26 +213,17 @@ func (a *app) connect(ctx context.Context, cf clientFlags) (*session, error) {
 	if tlsCfg != nil {
 		nodeOpts = append(nodeOpts, vnet.WithDialTLS(tlsCfg))
 	}
-	node, err := vnet.New(nodeOpts...)
+	// DialTCP reconnects by itself when the server restarts, which a
+	// long work command needs.
+	q, err := remote.DialTCP(cctx, *cf.addr, remote.WithCallTimeout(*cf.timeout), remote.WithNodeOptions(nodeOpts...),
+		remote.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
-		return nil, err
-	}
-	if err := node.Connect(cctx, "tcp", *cf.addr); err != nil {
-		node.Close()
 		if ctx.Err() != nil {
 			return nil, failf(exitError, ctx.Err(), "interrupted")
 		}
-		return nil, failf(exitError, err, "cannot reach a server at %s: %v", *cf.addr, err)
+		return nil, failf(exitError, err, "cannot reach a server at %s: %s", *cf.addr, message(err))
 	}
-	q, err := remote.Dial(cctx, node, remote.DefaultService, remote.WithCallTimeout(*cf.timeout))
-	if err != nil {
-		node.Close()
-		if ctx.Err() != nil {
-			return nil, failf(exitError, ctx.Err(), "interrupted")
-		}
-		return nil, failf(exitError, err, "cannot open a session at %s: %s", *cf.addr, message(err))
-	}
-	return &session{q: q, node: node, addr: *cf.addr, timeout: *cf.timeout, flag: cf.timeoutName}, nil
+	return &session{q: q, addr: *cf.addr, timeout: *cf.timeout, flag: cf.timeoutName}, nil
 }
 
 // withSession runs f with a session; f bounds its calls itself (see
