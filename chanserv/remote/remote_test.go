@@ -312,3 +312,24 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		})
 	}
 }
+
+// Sessions counts the sessions a server holds open.
+func TestServerSessions(t *testing.T) {
+	f := newFixture(t, muxtest.All()[0].Make)
+	if n := f.srv.Sessions(); n != 0 {
+		t.Fatalf("Sessions before any client = %d", n)
+	}
+	a, b := f.dial(t), f.dial(t)
+	if n := f.srv.Sessions(); n != 2 {
+		t.Fatalf("Sessions with two clients = %d, want 2", n)
+	}
+	a.Close()
+	b.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.srv.Sessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Sessions after both clients closed = %d, want 0", f.srv.Sessions())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -34,6 +34,13 @@ type Server struct {
 
 var _ chanserv.Handler = (*Server)(nil)
 
+// Sessions returns the number of sessions the server holds open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
 // NewServer returns a server whose sessions each use a Queue client made
 // by newClient, and close it when they end. It returns an error wrapping
 // [ErrInvalidOption] for a nil newClient or an option out of range.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/beanstalk"
+	"github.com/beanspike/beanspike/chanserv/remote"
 	"github.com/beanspike/beanspike/dashboard"
 	"github.com/beanspike/beanspike/metrics"
 )
@@ -84,6 +85,14 @@ func (o *observer) dashboard(tokens *tokenFile) error {
 	}
 	o.ui = h
 	return nil
+}
+
+// countSessions reports the remote port's sessions.
+func (o *observer) countSessions(srv *remote.Server) {
+	o.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "beanspike", Subsystem: "remote", Name: "sessions",
+		Help: "Sessions the remote port holds open.",
+	}, func() float64 { return float64(srv.Sessions()) }))
 }
 
 // listen serves the metrics and health endpoints, and the dashboard, on

@@ -86,6 +86,7 @@ func TestServeMetrics(t *testing.T) {
 	}
 	sample("beanspike_call_duration_seconds", map[string]string{"op": "put"})
 	sample("beanspike_beanstalk_connections", nil)
+	sample("beanspike_remote_sessions", nil)
 	sample("go_goroutines", nil)
 }
 

@@ -149,6 +149,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 
 	httpAt := ""
 	if obs != nil {
+		obs.countSessions(srv)
 		if bs != nil {
 			obs.countConns(bs)
 		}
