@@ -31,6 +31,12 @@ const (
 	// two attempts to reopen a lost session.
 	DefaultMinBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second
+	// DefaultMaxReserveBatch is the most jobs one ReserveBatch call may
+	// ask a server for.
+	DefaultMaxReserveBatch = 1000
+	// DefaultMaxReserveTubes is the most tubes one Reserve call may
+	// watch on a server.
+	DefaultMaxReserveTubes = 1000
 )
 
 // ErrInvalidOption means an option was out of range. Nothing was made.
@@ -50,6 +56,8 @@ type config struct {
 	maxBackoff  time.Duration
 	logger      *slog.Logger
 	node        []vnet.Option
+	maxBatch    int
+	maxTubes    int
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -61,6 +69,8 @@ func newConfig(opts []Option) (config, error) {
 		minBackoff:  DefaultMinBackoff,
 		maxBackoff:  DefaultMaxBackoff,
 		logger:      slog.New(slog.DiscardHandler),
+		maxBatch:    DefaultMaxReserveBatch,
+		maxTubes:    DefaultMaxReserveTubes,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -161,6 +171,22 @@ func WithBackoff(min, max time.Duration) Option {
 			return fmt.Errorf("%w: backoff from %v to %v", ErrInvalidOption, min, max)
 		}
 		c.minBackoff, c.maxBackoff = min, max
+		return nil
+	}
+}
+
+// WithMaxReserve bounds, on a server, the jobs one ReserveBatch call
+// may ask for and the tubes one Reserve may watch: a call over either
+// fails with [beanspike.ErrInvalidArgument] and reserves nothing, so that
+// no client can make the server hold a huge batch or poll a huge watch
+// list. Both must be at least 1. Defaults to [DefaultMaxReserveBatch] and
+// [DefaultMaxReserveTubes].
+func WithMaxReserve(batch, tubes int) Option {
+	return func(c *config) error {
+		if batch < 1 || tubes < 1 {
+			return fmt.Errorf("%w: max reserve batch %d, tubes %d", ErrInvalidOption, batch, tubes)
+		}
+		c.maxBatch, c.maxTubes = batch, tubes
 		return nil
 	}
 }

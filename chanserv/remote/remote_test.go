@@ -333,3 +333,34 @@ func TestServerSessions(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A server refuses a Reserve over too many tubes and a batch over its
+// limit, reserving nothing.
+func TestServerReserveBounds(t *testing.T) {
+	f := newFixture(t, muxtest.All()[0].Make, remote.WithMaxReserve(3, 2))
+	q := f.dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 5 {
+		if _, err := q.Put(ctx, "a", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.Reserve(ctx, "a", "b", "c"); !errors.Is(err, beanspike.ErrInvalidArgument) {
+		t.Fatalf("Reserve on 3 tubes, limit 2: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := q.ReserveBatch(ctx, 4, "a"); !errors.Is(err, beanspike.ErrInvalidArgument) {
+		t.Fatalf("ReserveBatch of 4, limit 3: %v, want ErrInvalidArgument", err)
+	}
+	if st, err := q.StatsTube(ctx, "a"); err != nil || st.Ready != 5 {
+		t.Fatalf("after refused reserves: %+v, %v; want 5 ready", st, err)
+	}
+	jobs, err := q.ReserveBatch(ctx, 3, "a", "b")
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("ReserveBatch of 3 on 2 tubes: %d jobs, %v", len(jobs), err)
+	}
+	newClient := func() (beanspike.Queue, error) { return f.store.NewClient() }
+	if _, err := remote.NewServer(newClient, remote.WithMaxReserve(0, 1)); !errors.Is(err, remote.ErrInvalidOption) {
+		t.Fatalf("WithMaxReserve(0, 1): %v", err)
+	}
+}

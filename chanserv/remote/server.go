@@ -548,23 +548,28 @@ func (ss *session) sendError(ctx context.Context, id uint64, err error) {
 func (ss *session) serveReserve(ctx context.Context, id uint64, d *dec) {
 	n := d.uvarint()
 	d.byte() // flags, read by start
-	tubes := make([]string, d.count(1))
+	count := d.count(1)
+	var (
+		jobs []*beanspike.Job
+		err  error
+	)
+	if count > ss.s.cfg.maxTubes {
+		ss.sendError(ctx, id, fmt.Errorf("%w: Reserve on %d tubes, more than this server's %d", beanspike.ErrInvalidArgument, count, ss.s.cfg.maxTubes))
+		return
+	}
+	tubes := make([]string, count)
 	for i := range tubes {
 		tubes[i] = d.string()
 	}
-	var (
-		jobs []*beanspike.Job
-		err  = d.done()
-	)
-	if err == nil {
+	if err = d.done(); err == nil {
 		switch {
+		case n > uint64(ss.s.cfg.maxBatch):
+			err = fmt.Errorf("%w: batch of %d jobs, more than this server's %d", beanspike.ErrInvalidArgument, n, ss.s.cfg.maxBatch)
 		case n == 1:
 			var j *beanspike.Job
 			if j, err = ss.q.Reserve(ctx, tubes...); err == nil {
 				jobs = []*beanspike.Job{j}
 			}
-		case n > 1<<20:
-			err = fmt.Errorf("%w: batch size %d", beanspike.ErrInvalidArgument, n)
 		default:
 			jobs, err = beanspike.ReserveBatch(ctx, ss.q, int(n), tubes...)
 		}
