@@ -75,9 +75,9 @@ func openLink(ctx context.Context, mpx chanserv.Multiplexer, addr string, cfg co
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w: remote: open a session with %q: %v", beanspike.ErrUnavailable, addr, err)
+		return nil, fmt.Errorf("%w: remote: open a session with %q: %w", beanspike.ErrUnavailable, addr, err)
 	}
-	resp, err := cl.Post(sctx, addr, appendSession(nil, cfg.maxFrame))
+	resp, err := cl.Post(sctx, addr, appendSession(nil, cfg.maxFrame, cfg.token))
 	if err != nil {
 		return fail(err)
 	}
@@ -87,6 +87,10 @@ func openLink(ctx context.Context, mpx chanserv.Multiplexer, addr string, cfg co
 		return fail(err)
 	}
 	d := dec{b: src.Header()}
+	if h := (dec{b: src.Header()}); h.uvarint() == 0 && h.byte() == codeUnauthorized && h.done() == nil {
+		resp.Close()
+		return fail(ErrUnauthorized)
+	}
 	id, code, v := d.uvarint(), d.byte(), d.byte()
 	maxMsg, maxBody := d.uvarint(), d.uvarint()
 	if err := d.done(); err != nil || id != 0 || code != codeOK || v != version || maxMsg > 1<<31 || maxBody > 1<<40 {

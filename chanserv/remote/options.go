@@ -58,6 +58,8 @@ type config struct {
 	node        []vnet.Option
 	maxBatch    int
 	maxTubes    int
+	token       string
+	checkToken  func(string) bool
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -171,6 +173,36 @@ func WithBackoff(min, max time.Duration) Option {
 			return fmt.Errorf("%w: backoff from %v to %v", ErrInvalidOption, min, max)
 		}
 		c.minBackoff, c.maxBackoff = min, max
+		return nil
+	}
+}
+
+// WithToken makes a client present token when it opens a session, for a
+// server that requires one ([WithTokenCheck]). The token travels as the
+// session's first message: use TLS ([WithNodeOptions] with
+// vnet.WithDialTLS) where the network is not trusted. At most 4 KiB.
+func WithToken(token string) Option {
+	return func(c *config) error {
+		if len(token) > maxToken {
+			return fmt.Errorf("%w: token of %d bytes, more than %d", ErrInvalidOption, len(token), maxToken)
+		}
+		c.token = token
+		return nil
+	}
+}
+
+// WithTokenCheck makes a server open a session only for a client whose
+// token check accepts: any other gets a refusal (the client's
+// [ErrUnauthorized]) and nothing is served. check is called once per
+// session, possibly concurrently; it should compare in constant time
+// (crypto/subtle) and may consult a source that changes, for rotation.
+// Without it, the server takes every client.
+func WithTokenCheck(check func(token string) bool) Option {
+	return func(c *config) error {
+		if check == nil {
+			return fmt.Errorf("%w: nil token check", ErrInvalidOption)
+		}
+		c.checkToken = check
 		return nil
 	}
 }

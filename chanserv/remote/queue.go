@@ -19,7 +19,7 @@ var (
 	_ beanspike.BodyLimiter = (*Queue)(nil)
 )
 
-// Errors of a client, besides those of the beanspike package. Both come
+// Errors of a client, besides those of the beanspike package. Each comes
 // wrapped in an error that also wraps [beanspike.ErrUnavailable].
 var (
 	// ErrNotAnswering means the session was given up because the server
@@ -34,6 +34,11 @@ var (
 	// again may store it twice; a Delete may have deleted. Calls that
 	// fail without it were not carried out.
 	ErrOutcomeUnknown = errors.New("remote: the outcome of the call is unknown")
+
+	// ErrUnauthorized means the server refused the session: the client
+	// gave no token or one the server does not take (see [WithToken]).
+	// Nothing was served.
+	ErrUnauthorized = errors.New("remote: the server refused the token")
 )
 
 // Queue is a remote client of a job store: a [beanspike.Queue] whose

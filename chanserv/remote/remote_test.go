@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -362,5 +363,45 @@ func TestServerReserveBounds(t *testing.T) {
 	newClient := func() (beanspike.Queue, error) { return f.store.NewClient() }
 	if _, err := remote.NewServer(newClient, remote.WithMaxReserve(0, 1)); !errors.Is(err, remote.ErrInvalidOption) {
 		t.Fatalf("WithMaxReserve(0, 1): %v", err)
+	}
+}
+
+// A server with a token check serves only clients with a token it takes;
+// the others get ErrUnauthorized and nothing is served.
+func TestTokens(t *testing.T) {
+	check := func(tok string) bool { return subtle.ConstantTimeCompare([]byte(tok), []byte("s3cret")) == 1 }
+	for _, m := range muxtest.All() {
+		t.Run(m.Name, func(t *testing.T) {
+			f := newFixture(t, m.Make, remote.WithTokenCheck(check))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for _, c := range []struct {
+				name string
+				opts []remote.Option
+			}{
+				{"no token", nil},
+				{"wrong token", []remote.Option{remote.WithToken("s3cre")}},
+				{"longer token", []remote.Option{remote.WithToken("s3cret!")}},
+			} {
+				q, err := remote.Dial(ctx, f.cm, remote.DefaultService, c.opts...)
+				if err == nil {
+					q.Close()
+					t.Fatalf("%s: Dial succeeded", c.name)
+				}
+				if !errors.Is(err, remote.ErrUnauthorized) || !errors.Is(err, beanspike.ErrUnavailable) {
+					t.Fatalf("%s: Dial: %v, want ErrUnauthorized", c.name, err)
+				}
+			}
+			if n := f.srv.Sessions(); n != 0 {
+				t.Fatalf("%d sessions open after refusals", n)
+			}
+			q := f.dial(t, remote.WithToken("s3cret"))
+			if _, err := q.Put(ctx, "t", []byte("x")); err != nil {
+				t.Fatalf("Put with the token: %v", err)
+			}
+		})
+	}
+	if _, err := remote.NewServer(func() (beanspike.Queue, error) { return nil, nil }, remote.WithTokenCheck(nil)); !errors.Is(err, remote.ErrInvalidOption) {
+		t.Fatalf("WithTokenCheck(nil): %v", err)
 	}
 }

@@ -208,8 +208,13 @@ func (ss *session) stop(why int) {
 // its Handle method. The session ends when the client closes it or goes
 // away, or the server shuts down.
 func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanserv.ResponseWriter) error {
-	v, maxFrame, err := checkSession(req.Body)
+	v, maxFrame, token, err := checkSession(req.Body)
 	if err != nil {
+		return err
+	}
+	if s.cfg.checkToken != nil && !s.cfg.checkToken(token) {
+		s.cfg.logger.Warn("remote: session refused: bad or missing token", "peer", req.RemoteAddr)
+		_, err := w.NewSource(ctx, appendHeader(nil, 0, codeUnauthorized))
 		return err
 	}
 	s.mu.Lock()

@@ -12,8 +12,9 @@ import (
 )
 
 // The session request's body: magic, then version, then, from version 2
-// on, the longest frame the client accepts. See the package
-// documentation for the wire format.
+// on, the longest frame the client accepts, and, when the client has
+// one, its token (length-prefixed). See the package documentation for
+// the wire format.
 const (
 	magic   = "BSPK"
 	version = 2
@@ -65,6 +66,9 @@ const (
 	codeDeadline
 	codeUnsupported
 	codeOther
+	// codeUnauthorized answers a session request whose token the server
+	// does not take, in place of the hello.
+	codeUnauthorized
 	// codeLong is not an outcome: the reply, whole, follows in frames
 	// (version 2).
 	codeLong byte = 0xff
@@ -411,18 +415,26 @@ func appendHello(b []byte, v byte, maxMsg, maxBody int) []byte {
 }
 
 // appendSession is a session request's body.
-func appendSession(b []byte, maxFrame int) []byte {
+func appendSession(b []byte, maxFrame int, token string) []byte {
 	b = append(b, magic...)
 	b = append(b, version)
-	return binary.AppendUvarint(b, uint64(maxFrame))
+	b = binary.AppendUvarint(b, uint64(maxFrame))
+	if token != "" {
+		b = binary.AppendUvarint(b, uint64(len(token)))
+		b = append(b, token...)
+	}
+	return b
 }
+
+// maxToken bounds a session request's token.
+const maxToken = 4 << 10
 
 // checkSession validates a session request's body and returns its
 // version and the longest frame the client accepts (for version 1, the
 // transport's default, which such clients used).
-func checkSession(body []byte) (v byte, maxFrame int, err error) {
+func checkSession(body []byte) (v byte, maxFrame int, token string, err error) {
 	if len(body) < len(magic)+1 || string(body[:len(magic)]) != magic {
-		return 0, 0, fmt.Errorf("%w: not a beanspike session", errMalformed)
+		return 0, 0, "", fmt.Errorf("%w: not a beanspike session", errMalformed)
 	}
 	d := dec{b: body[len(magic):]}
 	switch v = d.byte(); v {
@@ -434,11 +446,19 @@ func checkSession(body []byte) (v byte, maxFrame int, err error) {
 			d.fail()
 		}
 		maxFrame = int(n)
+		if len(d.b) > 0 {
+			n := d.uvarint()
+			if n < 1 || n > maxToken || n > uint64(len(d.b)) {
+				d.fail()
+			} else {
+				token, d.b = string(d.b[:n]), d.b[n:]
+			}
+		}
 	default:
-		return 0, 0, fmt.Errorf("%w: version %d, want %d or %d", errMalformed, v, version1, version)
+		return 0, 0, "", fmt.Errorf("%w: version %d, want %d or %d", errMalformed, v, version1, version)
 	}
 	if err := d.done(); err != nil {
-		return 0, 0, fmt.Errorf("%w: bad session request", errMalformed)
+		return 0, 0, "", fmt.Errorf("%w: bad session request", errMalformed)
 	}
-	return v, maxFrame, nil
+	return v, maxFrame, token, nil
 }
