@@ -162,6 +162,7 @@ func checkTube(name string) error {
 // clientFlags are the flags every client command has.
 type clientFlags struct {
 	addr        *string
+	token       *string
 	timeout     *time.Duration
 	timeoutName string // the name of the timeout flag
 	tls         clientTLSFlags
@@ -183,6 +184,7 @@ func (a *app) clientFlagsNamed(fs *flag.FlagSet, timeoutName string) clientFlags
 		timeout:     durationFlag(fs, timeoutName, 10*time.Second, true, "the longest `duration` of connecting and of each call to the server"),
 		timeoutName: timeoutName,
 		tls:         a.clientTLSFlags(fs),
+		token:       fs.String("token", a.getenv(EnvToken), "the server's `token` (default from $"+EnvToken+")"),
 	}
 }
 
@@ -216,7 +218,7 @@ func (a *app) connect(ctx context.Context, cf clientFlags) (*session, error) {
 	// DialTCP reconnects by itself when the server restarts, which a
 	// long work command needs.
 	q, err := remote.DialTCP(cctx, *cf.addr, remote.WithCallTimeout(*cf.timeout), remote.WithNodeOptions(nodeOpts...),
-		remote.WithLogger(slog.New(slog.DiscardHandler)))
+		remote.WithLogger(slog.New(slog.DiscardHandler)), remote.WithToken(*cf.token))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, failf(exitError, ctx.Err(), "interrupted")

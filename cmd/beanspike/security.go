@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -20,6 +21,7 @@ const (
 	EnvTLSClientCA = "BEANSPIKE_TLS_CLIENT_CA"
 	EnvTLSCA       = "BEANSPIKE_TLS_CA"
 	EnvTokenFile   = "BEANSPIKE_TOKEN_FILE"
+	EnvToken       = "BEANSPIKE_TOKEN"
 )
 
 // serverTLSFlags are serve's TLS and token flags.
@@ -32,7 +34,7 @@ func (a *app) serverTLSFlags(fs *flag.FlagSet) serverTLSFlags {
 		cert:      fs.String("tls-cert", a.getenv(EnvTLSCert), "serve TLS on every port with this PEM certificate `file` (default from $"+EnvTLSCert+")"),
 		key:       fs.String("tls-key", a.getenv(EnvTLSKey), "the PEM private key `file` of -tls-cert (default from $"+EnvTLSKey+")"),
 		clientCA:  fs.String("tls-client-ca", a.getenv(EnvTLSClientCA), "require client certificates signed by the CAs in this PEM `file` (mutual TLS; default from $"+EnvTLSClientCA+")"),
-		tokenFile: fs.String("token-file", a.getenv(EnvTokenFile), "the dashboard's tokens, one a line, in this `file`, read again when it changes (default from $"+EnvTokenFile+")"),
+		tokenFile: fs.String("token-file", a.getenv(EnvTokenFile), "require one of the tokens in this `file` (one a line, read again when it changes) from remote clients and the dashboard (default from $"+EnvTokenFile+")"),
 	}
 }
 
@@ -182,6 +184,15 @@ func (t *tokenFile) current() []string {
 		_ = t.reload()
 	}
 	return t.tokens
+}
+
+// valid tells, in constant time for each token, whether s is one of them.
+func (t *tokenFile) valid(s string) bool {
+	ok := 0
+	for _, tok := range t.current() {
+		ok |= subtle.ConstantTimeCompare([]byte(s), []byte(tok))
+	}
+	return ok == 1
 }
 
 // first returns the first token: the one the dashboard's login takes.

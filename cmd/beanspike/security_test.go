@@ -154,14 +154,22 @@ func TestServeTLSFlagErrors(t *testing.T) {
 	}
 }
 
-// The dashboard on -http asks for the token of -token-file.
+// With -token-file, remote clients and the dashboard on -http need one
+// of its tokens.
 func TestServeDashboardToken(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte("# rotate me\ns3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	httpAddr := freeAddr(t)
-	server(t, "-http", httpAddr, "-token-file", tokens)
+	addr, _ := server(t, "-http", httpAddr, "-token-file", tokens)
+	if r := runCmd(t, addr, "", "put", "-timeout", "5s", "x"); r.code != exitError || !strings.Contains(r.stderr, "refused the token") {
+		t.Fatalf("put without the token: exit %d, want %d and a refusal\n%s", r.code, exitError, r.stderr)
+	}
+	if r := runCmd(t, addr, "", "put", "-timeout", "5s", "-token", "wrong", "x"); r.code != exitError {
+		t.Fatalf("put with a wrong token: exit %d, want %d\n%s", r.code, exitError, r.stderr)
+	}
+	want(t, runCmd(t, addr, "", "put", "-token", "s3cret", "x"), exitOK, "1\n")
 	get := func(bearer string) int {
 		req, _ := http.NewRequest("GET", "http://"+httpAddr+"/ui/", nil)
 		if bearer != "" {

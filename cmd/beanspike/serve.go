@@ -88,7 +88,11 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		newClient = obs.wrap(newClient)
 	}
 
-	srv, err := remote.NewServer(newClient, remote.WithLogger(log), remote.WithMaxFrameSize(max(*maxBody+64<<10, 1<<20)))
+	remoteOpts := []remote.Option{remote.WithLogger(log), remote.WithMaxFrameSize(max(*maxBody+64<<10, 1<<20))}
+	if tokens != nil {
+		remoteOpts = append(remoteOpts, remote.WithTokenCheck(tokens.valid))
+	}
+	srv, err := remote.NewServer(newClient, remoteOpts...)
 	if err != nil {
 		return err
 	}
