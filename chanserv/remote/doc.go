@@ -28,6 +28,16 @@
 //
 //	q, _ := remote.Dial(ctx, node, remote.DefaultService)
 //
+// # Access
+//
+// A server takes every client unless given [WithTokenCheck]; then a
+// client opens a session only with a token it accepts ([WithToken]), and
+// one without gets [ErrUnauthorized] before anything is served. The token
+// is sent in the clear over a plain transport: on an untrusted network,
+// run the transport over TLS (vnet.WithListenTLS on the server's node,
+// [WithNodeOptions] with vnet.WithDialTLS on the client's), which can
+// also require client certificates.
+//
 // # Sessions
 //
 // A client holds one session at a time: one chanserv request that lasts
