@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -404,4 +407,43 @@ func TestTokens(t *testing.T) {
 	if _, err := remote.NewServer(func() (beanspike.Queue, error) { return nil, nil }, remote.WithTokenCheck(nil)); !errors.Is(err, remote.ErrInvalidOption) {
 		t.Fatalf("WithTokenCheck(nil): %v", err)
 	}
+}
+
+// Refused sessions are logged at most about once a second.
+func TestRefusalsLogRateLimited(t *testing.T) {
+	var logs syncBuf
+	check := func(string) bool { return false }
+	f := newFixture(t, muxtest.All()[0].Make, remote.WithTokenCheck(check),
+		remote.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	for range 50 {
+		if q, err := remote.Dial(ctx, f.cm, remote.DefaultService); err == nil {
+			q.Close()
+			t.Fatal("Dial succeeded against a check that refuses all")
+		}
+	}
+	n := strings.Count(logs.String(), "session refused")
+	if limit := int(time.Since(start)/time.Second) + 2; n < 1 || n > limit {
+		t.Fatalf("50 refusals in %s logged %d lines, want 1 to %d:\n%s", time.Since(start), n, limit, logs.String())
+	}
+}
+
+// syncBuf is a strings.Builder safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

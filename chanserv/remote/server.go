@@ -30,9 +30,28 @@ type Server struct {
 	servers  []*chanserv.Server
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup // sessions
+
+	lastWarn atomic.Int64  // when warn last logged (Unix ns)
+	warnHeld atomic.Uint64 // lines warn held back since
 }
 
 var _ chanserv.Handler = (*Server)(nil)
+
+// warn logs a bad peer's doing at most once a second, with the number
+// of lines held back since the last one, so that a peer cannot flood the
+// log.
+func (s *Server) warn(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := s.lastWarn.Load()
+	if now-last < int64(time.Second) || !s.lastWarn.CompareAndSwap(last, now) {
+		s.warnHeld.Add(1)
+		return
+	}
+	if held := s.warnHeld.Swap(0); held > 0 {
+		args = append(args, "held_back", held)
+	}
+	s.cfg.logger.Warn(msg, args...)
+}
 
 // Sessions returns the number of sessions the server holds open.
 func (s *Server) Sessions() int {
@@ -213,7 +232,7 @@ func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanser
 		return err
 	}
 	if s.cfg.checkToken != nil && !s.cfg.checkToken(token) {
-		s.cfg.logger.Warn("remote: session refused: bad or missing token", "peer", req.RemoteAddr)
+		s.warn("remote: session refused: bad or missing token", "peer", req.RemoteAddr)
 		_, err := w.NewSource(ctx, appendHeader(nil, 0, codeUnauthorized))
 		return err
 	}
@@ -290,7 +309,7 @@ func (ss *session) loop(ctx context.Context, req *chanserv.Request) int {
 		code := d.byte()
 		id := d.uvarint()
 		if d.err != nil || id == 0 {
-			ss.s.cfg.logger.Warn("remote: malformed call; ending the session", "peer", req.RemoteAddr)
+			ss.s.warn("remote: malformed call; ending the session", "peer", req.RemoteAddr)
 			return stopClient
 		}
 		switch code {
