@@ -14,6 +14,7 @@ import (
 
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/backend/memory"
+	"github.com/beanspike/beanspike/internal/syncbuf"
 )
 
 // watchdog bounds every test, so that a hang fails instead of stalling.
@@ -1119,7 +1120,7 @@ func TestWorkerLogs(t *testing.T) {
 	q, _ := newStore(t)
 	ctx := testContext(t)
 	id := put(t, q, "logged", "x")
-	var buf syncBuf
+	var buf syncbuf.Buffer
 	failed := make(chan struct{}, 1)
 	w, err := beanspike.NewWorker(q, beanspike.HandlerFunc(func(context.Context, *beanspike.Job) error {
 		defer func() { failed <- struct{}{} }()
@@ -1143,24 +1144,6 @@ func TestWorkerLogs(t *testing.T) {
 			t.Fatalf("log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-// syncBuf is a strings.Builder safe for concurrent writers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitState waits until job id is in state.

@@ -1,36 +1,17 @@
 package aerospike
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/backend/aerospike/aerospiketest"
+	"github.com/beanspike/beanspike/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // While the store does not answer, calls fail with ErrUnavailable, or
 // with their context's error when it ends first, and the queue logs that
@@ -38,7 +19,7 @@ func (s *syncBuffer) String() string {
 // once too.
 func TestStoreOutOfReachIsReported(t *testing.T) {
 	needInProcess(t, "dropping every connection")
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	q := newTestQueue(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithTimeout(100*time.Millisecond))
 	ctx := context.Background()
 	if _, err := q.Put(ctx, "t", []byte("before")); err != nil {

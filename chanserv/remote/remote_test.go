@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/beanspike/beanspike/chanserv"
 	"github.com/beanspike/beanspike/chanserv/internal/muxtest"
 	"github.com/beanspike/beanspike/chanserv/remote"
+	"github.com/beanspike/beanspike/internal/syncbuf"
 )
 
 // TestSessionDropReturnsReservations cuts a worker's connection while it
@@ -411,7 +411,7 @@ func TestTokens(t *testing.T) {
 
 // Refused sessions are logged at most about once a second.
 func TestRefusalsLogRateLimited(t *testing.T) {
-	var logs syncBuf
+	var logs syncbuf.Buffer
 	check := func(string) bool { return false }
 	f := newFixture(t, muxtest.All()[0].Make, remote.WithTokenCheck(check),
 		remote.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -428,22 +428,4 @@ func TestRefusalsLogRateLimited(t *testing.T) {
 	if limit := int(time.Since(start)/time.Second) + 2; n < 1 || n > limit {
 		t.Fatalf("50 refusals in %s logged %d lines, want 1 to %d:\n%s", time.Since(start), n, limit, logs.String())
 	}
-}
-
-// syncBuf is a strings.Builder safe for concurrent writers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

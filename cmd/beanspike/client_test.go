@@ -15,6 +15,7 @@ import (
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/chanserv/remote"
 	"github.com/beanspike/beanspike/chanserv/vnet"
+	"github.com/beanspike/beanspike/internal/syncbuf"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -47,8 +48,8 @@ func (errWriter) Write([]byte) (int, error) { return 0, errors.New("no space lef
 
 // testApp returns an app reaching addr, with stdin and outputs that the
 // caller may replace before running it.
-func testApp(addr, stdin string) (*app, *syncBuffer, *syncBuffer) {
-	var out, errb syncBuffer
+func testApp(addr, stdin string) (*app, *syncbuf.Buffer, *syncbuf.Buffer) {
+	var out, errb syncbuf.Buffer
 	a := newApp(strings.NewReader(stdin), &out, &errb, func(k string) string {
 		if k == EnvAddr {
 			return addr
@@ -66,10 +67,10 @@ func runApp(t *testing.T, a *app, args ...string) result {
 	defer cancel()
 	code := a.run(ctx, args)
 	var stdout, stderr string
-	if b, ok := a.stdout.(*syncBuffer); ok {
+	if b, ok := a.stdout.(*syncbuf.Buffer); ok {
 		stdout = b.String()
 	}
-	if b, ok := a.stderr.(*syncBuffer); ok {
+	if b, ok := a.stderr.(*syncbuf.Buffer); ok {
 		stderr = b.String()
 	}
 	return result{code, stdout, stderr}

@@ -7,29 +7,11 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/beanspike/beanspike/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in
-// different goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // result is one run of the command.
 type result struct {
@@ -73,7 +55,7 @@ func want(t *testing.T, r result, code int, subs ...string) {
 func server(t *testing.T, extra ...string) (remoteAddr, bsAddr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	a := newApp(strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	ready := make(chan [2]string, 1)
 	a.ready = func(r, b string) { ready <- [2]string{r, b} }

@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beanspike/beanspike/internal/syncbuf"
 )
 
 // Stopping a server on the memory store says how many jobs it loses.
 func TestServeWarnsOfLostJobs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	a := newApp(strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	ready := make(chan string, 1)
 	a.ready = func(r, _ string) { ready <- r }

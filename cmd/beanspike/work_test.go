@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike"
+
+	"github.com/beanspike/beanspike/internal/syncbuf"
 )
 
 // workScript handles a job by its body; "$BEANSPIKE_CLI" is the
@@ -31,7 +33,7 @@ esac`
 
 // startWork runs "beanspike work args..." in process until the returned
 // stop is called; stop returns its result.
-func startWork(t *testing.T, addr string, extraEnv []string, args ...string) (stop func() result, stdout, stderr *syncBuffer) {
+func startWork(t *testing.T, addr string, extraEnv []string, args ...string) (stop func() result, stdout, stderr *syncbuf.Buffer) {
 	t.Helper()
 	a, out, errb := testApp(addr, "")
 	env, _ := cliEnv(t, addr)
@@ -230,7 +232,7 @@ func TestWorkSignals(t *testing.T) {
 			// see it gone.
 			cmd := exec.Command(exe, "work", "-tube", "sig", `sleep 30 & echo $!; wait`)
 			cmd.Env = env
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
