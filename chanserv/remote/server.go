@@ -11,6 +11,7 @@ import (
 
 	"github.com/beanspike/beanspike"
 	"github.com/beanspike/beanspike/chanserv"
+	"github.com/beanspike/beanspike/internal/lograte"
 )
 
 // Server serves a job store to remote clients. Each client session gets
@@ -31,8 +32,7 @@ type Server struct {
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup // sessions
 
-	lastWarn atomic.Int64  // when warn last logged (Unix ns)
-	warnHeld atomic.Uint64 // lines warn held back since
+	warnLim lograte.Limiter // paces warn
 }
 
 var _ chanserv.Handler = (*Server)(nil)
@@ -41,13 +41,11 @@ var _ chanserv.Handler = (*Server)(nil)
 // of lines held back since the last one, so that a peer cannot flood the
 // log.
 func (s *Server) warn(msg string, args ...any) {
-	now := time.Now().UnixNano()
-	last := s.lastWarn.Load()
-	if now-last < int64(time.Second) || !s.lastWarn.CompareAndSwap(last, now) {
-		s.warnHeld.Add(1)
+	held, ok := s.warnLim.Allow(time.Now())
+	if !ok {
 		return
 	}
-	if held := s.warnHeld.Swap(0); held > 0 {
+	if held > 0 {
 		args = append(args, "held_back", held)
 	}
 	s.cfg.logger.Warn(msg, args...)

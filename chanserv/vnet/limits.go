@@ -9,6 +9,8 @@ import (
 	"time"
 
 	yamux "github.com/libp2p/go-yamux/v5"
+
+	"github.com/beanspike/beanspike/internal/lograte"
 )
 
 // Codes of the resets vnet sends, carried in yamux's RST frame.
@@ -75,19 +77,24 @@ func (s *span) Done() { s.ReleaseMemory(int(s.held.Load())) }
 // warn logs a warning, at most one a second for each key; the line says
 // how many were held back since the last.
 func (n *Node) warn(key, msg string, args ...any) {
-	if !n.logger.Enabled(context.Background(), slog.LevelWarn) {
+	n.logLimited(slog.LevelWarn, key, msg, args...)
+}
+
+// logLimited logs a line at level, at most one a second for each key,
+// with the number held back since the last.
+func (n *Node) logLimited(level slog.Level, key, msg string, args ...any) {
+	if !n.logger.Enabled(context.Background(), level) {
 		return
 	}
 	n.logMu.Lock()
 	lim := n.limiters[key]
 	if lim == nil {
-		lim = new(logLimiter)
+		lim = new(lograte.Limiter)
 		n.limiters[key] = lim
 	}
-	held, ok := lim.allow(time.Now())
 	n.logMu.Unlock()
-	if ok {
-		n.logger.Warn(msg, append(args, "unlogged", held)...)
+	if held, ok := lim.Allow(time.Now()); ok {
+		n.logger.Log(context.Background(), level, msg, append(args, "unlogged", held)...)
 	}
 }
 

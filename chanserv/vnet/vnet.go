@@ -18,6 +18,8 @@ import (
 	"time"
 
 	yamux "github.com/libp2p/go-yamux/v5"
+
+	"github.com/beanspike/beanspike/internal/lograte"
 )
 
 // Errors returned by a Node and its connections.
@@ -233,8 +235,8 @@ type Node struct {
 	wg        sync.WaitGroup
 
 	logMu     sync.Mutex
-	limiters  map[string]*logLimiter // by kind of line
-	lingering atomic.Int32           // refused connections draining
+	limiters  map[string]*lograte.Limiter // by kind of line
+	lingering atomic.Int32                // refused connections draining
 }
 
 // New returns a node with a random identity.
@@ -251,7 +253,7 @@ func New(opts ...Option) (*Node, error) {
 		backlog:          DefaultAcceptBacklog,
 		keepAlive:        DefaultKeepAliveInterval,
 		keepAliveTimeout: DefaultKeepAliveTimeout,
-		limiters:         make(map[string]*logLimiter),
+		limiters:         make(map[string]*lograte.Limiter),
 		logger:           slog.New(slog.DiscardHandler),
 		listeners:        make(map[string]*listener),
 		sessions:         make(map[*session]struct{}),
@@ -346,7 +348,7 @@ func (n *Node) Serve(l net.Listener) error {
 	}()
 	var (
 		delay time.Duration
-		lim   logLimiter
+		lim   lograte.Limiter
 		conns atomic.Int64
 	)
 	for {
@@ -360,7 +362,7 @@ func (n *Node) Serve(l net.Listener) error {
 				return err
 			}
 			delay = min(max(2*delay, acceptDelayMin), acceptDelayMax)
-			if more, ok := lim.allow(time.Now()); ok {
+			if more, ok := lim.Allow(time.Now()); ok {
 				n.logger.Warn("vnet: accept failed; retrying", "addr", l.Addr().String(), "err", err, "retry_in", delay, "unlogged", more)
 			}
 			t := time.NewTimer(delay)
@@ -461,27 +463,6 @@ func (n *Node) isClosed() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.closed
-}
-
-// logLimiter lets through at most one log line per logInterval and counts
-// the ones it held back.
-type logLimiter struct {
-	last time.Time
-	held int
-}
-
-// logInterval is the least time between two lines of one logLimiter.
-const logInterval = time.Second
-
-// allow reports whether a line may be logged now, and if so how many were
-// held back since the last one.
-func (l *logLimiter) allow(now time.Time) (held int, ok bool) {
-	if !l.last.IsZero() && now.Sub(l.last) < logInterval {
-		l.held++
-		return 0, false
-	}
-	held, l.held, l.last = l.held, 0, now
-	return held, true
 }
 
 // Connect dials a peer at a real network address and links to it. With
@@ -721,19 +702,6 @@ func (y *yamuxLog) Write(p []byte) (int, error) {
 	if strings.HasPrefix(line, "[ERR]") || strings.HasPrefix(line, "[WARN]") {
 		level = slog.LevelWarn
 	}
-	if !n.logger.Enabled(context.Background(), level) {
-		return len(p), nil
-	}
-	n.logMu.Lock()
-	lim := n.limiters["yamux"]
-	if lim == nil {
-		lim = new(logLimiter)
-		n.limiters["yamux"] = lim
-	}
-	held, ok := lim.allow(time.Now())
-	n.logMu.Unlock()
-	if ok {
-		n.logger.Log(context.Background(), level, "vnet: "+line, "unlogged", held)
-	}
+	n.logLimited(level, "yamux", "vnet: "+line)
 	return len(p), nil
 }
