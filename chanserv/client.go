@@ -521,7 +521,7 @@ func (cl *call) readFrames() error {
 		}
 		var p []byte
 		if h.Kind == wire.KindSource {
-			p, err = readGrowing(&cl.rd, h.Len) // the header is the consumer's
+			p, err = cl.rd.ReadPayload(h.Len) // the header is the consumer's
 		} else {
 			p, err = cl.rd.ReadTemp(h.Len)
 		}
@@ -616,7 +616,7 @@ func (cl *call) onData(h wire.Header) error {
 		p = cl.slab[n : n+h.Len : n+h.Len]
 		err = cl.rd.ReadFull(p)
 	} else {
-		p, err = readGrowing(&cl.rd, h.Len)
+		p, err = cl.rd.ReadPayload(h.Len)
 	}
 	if err != nil {
 		return err

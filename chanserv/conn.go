@@ -13,58 +13,6 @@ import (
 // bufSize is the size of the pooled buffered readers and writers.
 const bufSize = 16 << 10
 
-// A payload is read into memory allocated as its bytes arrive: at most
-// growStart bytes before any has, then at most growFactor times what has
-// arrived. A peer that announces a long payload and sends little of it
-// costs little; a long payload that does arrive is copied about once
-// more than it would be if allocated whole.
-const (
-	growStart  = 64 << 10
-	growFactor = 16
-)
-
-// readGrowing reads a payload of n bytes, n as checked by ReadHeader
-// against the limit, allocating as the bytes arrive (see growStart). The
-// first growStart bytes of a longer payload are read into a pooled
-// buffer, so that only the payload's own memory is allocated.
-func readGrowing(rd *wire.Reader, n int) ([]byte, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	if n <= growStart {
-		p := make([]byte, n)
-		if err := rd.ReadFull(p); err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
-	first := firstChunks.Get().(*[growStart]byte)
-	err := rd.ReadFull(first[:])
-	if err != nil {
-		firstChunks.Put(first)
-		return nil, err
-	}
-	p := make([]byte, min(n, growStart*growFactor))
-	got := copy(p, first[:])
-	firstChunks.Put(first)
-	for {
-		if err := rd.ReadFull(p[got:]); err != nil {
-			return nil, err
-		}
-		got = len(p)
-		if got == n {
-			return p, nil
-		}
-		q := make([]byte, min(n, got*growFactor))
-		copy(q, p)
-		p = q
-	}
-}
-
-// firstChunks holds the buffers readGrowing reads the start of long
-// payloads into.
-var firstChunks = sync.Pool{New: func() any { return new([growStart]byte) }}
-
 // bufPools recycles the buffered reader and writer of each stream, so that
 // a short request allocates neither.
 type bufPools struct {

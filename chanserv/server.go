@@ -425,7 +425,7 @@ func (sc *serverConn) handshake() (*Request, error) {
 	if h.Kind != wire.KindRequest || h.ID != 0 {
 		return nil, fmt.Errorf("%w: first frame kind %#x", ErrProtocol, h.Kind)
 	}
-	p, err := readGrowing(&sc.rd, h.Len)
+	p, err := sc.rd.ReadPayload(h.Len)
 	if err != nil {
 		return nil, err
 	}
@@ -523,7 +523,7 @@ func (sc *serverConn) onMessage(n int) error {
 	if over {
 		return fmt.Errorf("%w: message beyond credit", ErrProtocol)
 	}
-	p, err := readGrowing(&sc.rd, n)
+	p, err := sc.rd.ReadPayload(n)
 	if err != nil {
 		return err
 	}

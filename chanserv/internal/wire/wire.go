@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Preamble constants: every stream starts, in each direction, with Magic,
@@ -145,16 +146,56 @@ func (r *Reader) ReadHeader() (Header, error) {
 	return Header{Kind: Kind(k), ID: uint32(id), Len: int(n)}, nil
 }
 
-// ReadPayload reads a payload of n bytes, n as checked by ReadHeader.
+// A payload is read into memory allocated as its bytes arrive: at most
+// growStart bytes before any has, then at most growFactor times what has
+// arrived. A peer that announces a long payload and sends little of it
+// costs little; a long payload that does arrive is copied about once
+// more than it would be if allocated whole.
+const (
+	growStart  = 64 << 10
+	growFactor = 16
+)
+
+// firstChunks holds the buffers ReadPayload reads the start of long
+// payloads into.
+var firstChunks = sync.Pool{New: func() any { return new([growStart]byte) }}
+
+// ReadPayload reads a payload of n bytes, n as checked by ReadHeader
+// against the limit, allocating as the bytes arrive (see growStart). The
+// first growStart bytes of a longer payload are read into a pooled
+// buffer, so that only the payload's own memory is allocated.
 func (r *Reader) ReadPayload(n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r.br, p); err != nil {
-		return nil, unexpected(err)
+	if n <= growStart {
+		p := make([]byte, n)
+		if err := r.ReadFull(p); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
-	return p, nil
+	first := firstChunks.Get().(*[growStart]byte)
+	err := r.ReadFull(first[:])
+	if err != nil {
+		firstChunks.Put(first)
+		return nil, err
+	}
+	p := make([]byte, min(n, growStart*growFactor))
+	got := copy(p, first[:])
+	firstChunks.Put(first)
+	for {
+		if err := r.ReadFull(p[got:]); err != nil {
+			return nil, err
+		}
+		got = len(p)
+		if got == n {
+			return p, nil
+		}
+		q := make([]byte, min(n, got*growFactor))
+		copy(q, p)
+		p = q
+	}
 }
 
 // ReadTemp reads a payload of n bytes, n as checked by ReadHeader, into

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -160,6 +161,27 @@ func TestReadPreambleTruncated(t *testing.T) {
 		r := NewReader(bufio.NewReader(bytes.NewReader(AppendPreamble(nil)[:n])), 10)
 		if err := r.ReadPreamble(); !errors.Is(err, want) {
 			t.Errorf("%d bytes: %v, want %v", n, err, want)
+		}
+	}
+}
+
+// ReadPayload and ReadTemp allocate as the bytes arrive: a payload
+// announced at 64 MiB of which 100 KB come costs about what came.
+func TestPayloadAllocatedAsItArrives(t *testing.T) {
+	const announced, sent = 64 << 20, 100 << 10
+	for name, read := range map[string]func(r *Reader) error{
+		"ReadPayload": func(r *Reader) error { _, err := r.ReadPayload(announced); return err },
+		"ReadTemp":    func(r *Reader) error { _, err := r.ReadTemp(announced); return err },
+	} {
+		r := NewReader(bufio.NewReader(bytes.NewReader(make([]byte, sent))), announced)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := read(r); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%s of a short payload: %v, want ErrUnexpectedEOF", name, err)
+		}
+		runtime.ReadMemStats(&after)
+		if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+			t.Fatalf("%s: %d bytes allocated for %d that came of %d announced", name, got, sent, announced)
 		}
 	}
 }
