@@ -19,7 +19,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike/chanserv/vnet"
+	"github.com/beanspike/beanspike/internal/adversarial/frame"
 )
 
 func main() {
@@ -206,21 +206,6 @@ func client(addr string, trips *atomic.Int64) error {
 	}
 }
 
-// yamux frame types and flags.
-const (
-	typeData   = 0
-	typeWindow = 1
-	typePing   = 2
-	flagSYN    = 1
-)
-
-func header(b []byte, typ byte, flags uint16, id, length uint32) []byte {
-	b = append(b, 0, typ)
-	b = binary.BigEndian.AppendUint16(b, flags)
-	b = binary.BigEndian.AppendUint32(b, id)
-	return binary.BigEndian.AppendUint32(b, length)
-}
-
 // flood sends the attack's frames until stop, maxBytes or a failed write.
 func flood(addr, attack string, maxBytes int64, streams int, sent *atomic.Int64, stop chan struct{}) error {
 	if attack == "none" {
@@ -244,7 +229,7 @@ func flood(addr, attack string, maxBytes int64, streams int, sent *atomic.Int64,
 	switch attack {
 	case "ping", "window", "open":
 		if attack == "window" {
-			if err := write(header(nil, typeWindow, flagSYN, 1, 0)); err != nil {
+			if err := write(frame.Open(nil, 1)); err != nil {
 				return err
 			}
 		}
@@ -253,11 +238,11 @@ func flood(addr, attack string, maxBytes int64, streams int, sent *atomic.Int64,
 			for range batch {
 				switch attack {
 				case "ping":
-					buf = header(buf, typePing, flagSYN, 0, id)
+					buf = frame.Ping(buf, id)
 				case "window":
-					buf = header(buf, typeWindow, 0, 1, 1)
+					buf = frame.Yamux(buf, frame.TypeWindow, 0, 1, 1)
 				case "open":
-					buf = header(buf, typeWindow, flagSYN, id, 0)
+					buf = frame.Open(buf, id)
 					id++ // a client's stream ids are odd
 				}
 				id++
@@ -267,14 +252,10 @@ func flood(addr, attack string, maxBytes int64, streams int, sent *atomic.Int64,
 			}
 		}
 	case "unknown":
-		name := "nobody"
-		body := make([]byte, 256<<10)
-		pre := binary.BigEndian.AppendUint16(nil, uint16(len(name)))
-		pre = append(pre, name...)
-		copy(body, pre)
+		body := make([]byte, frame.YamuxInitialWindow)
+		copy(body, frame.VnetPreamble(nil, "nobody"))
 		for i := 0; i < streams && sent.Load() < maxBytes; i++ {
-			buf = header(buf[:0], typeData, flagSYN, id, uint32(len(body)))
-			buf = append(buf, body...)
+			buf = frame.Data(buf[:0], frame.FlagSYN, id, body)
 			if err := write(buf); err != nil {
 				return err
 			}
