@@ -16,7 +16,7 @@ import (
 
 var benchBody = make([]byte, 128)
 
-var benchShards = flag.Int("bench.shards", DefaultShards, "index records per tube in the benchmarks")
+var benchSegment = flag.Int("bench.segment", DefaultSegmentSize, "hints per index segment in the benchmarks")
 
 // newBenchQueue returns a queue for a benchmark. On the in-process
 // target each benchmark gets a server of its own, so that what one left
@@ -31,7 +31,7 @@ func newBenchQueue(b *testing.B, opts ...Option) *Queue {
 func newBench(b *testing.B, opts ...Option) (*Queue, *aerospiketest.Server) {
 	b.Helper()
 	if tgt.srv == nil {
-		return newTestQueue(b, append([]Option{WithShards(*benchShards)}, opts...)...), nil
+		return newTestQueue(b, append([]Option{WithSegmentSize(*benchSegment)}, opts...)...), nil
 	}
 	srv, err := aerospiketest.NewServer()
 	if err != nil {
@@ -39,7 +39,7 @@ func newBench(b *testing.B, opts ...Option) (*Queue, *aerospiketest.Server) {
 	}
 	b.Cleanup(runtime.GC) // last: after the server and the queue are gone
 	b.Cleanup(func() { _ = srv.Close() })
-	q := newQueueAt(b, srv.Host(), srv.Port(), append([]Option{WithShards(*benchShards)}, opts...)...)
+	q := newQueueAt(b, srv.Host(), srv.Port(), append([]Option{WithSegmentSize(*benchSegment)}, opts...)...)
 	return q, srv
 }
 
@@ -47,7 +47,7 @@ func newBench(b *testing.B, opts ...Option) (*Queue, *aerospiketest.Server) {
 // another process would make it.
 func benchPeer(b *testing.B, q *Queue, srv *aerospiketest.Server, opts ...Option) *Queue {
 	b.Helper()
-	all := append(append(sameStore(q), WithShards(*benchShards)), opts...)
+	all := append(append(sameStore(q), WithSegmentSize(*benchSegment)), opts...)
 	if srv == nil {
 		return newQueueAt(b, tgt.host, tgt.port, all...)
 	}

@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 	probe := newTestQueue(t)
 	conformance.Run(t, conformance.Harness{
 		NewStore: func(t *testing.T) conformance.Store {
-			return &confStore{first: newTestQueue(t, WithShards(4))}
+			return &confStore{first: newTestQueue(t, WithSegmentSize(8))}
 		},
 		Capabilities: conformance.Capabilities{
 			TimeSlack:    250 * time.Millisecond,

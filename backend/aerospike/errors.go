@@ -42,7 +42,7 @@ func interpretError(err error) error {
 	case types.KEY_NOT_FOUND_ERROR:
 		return fmt.Errorf("%w: %w", beanspike.ErrNotFound, err)
 	case types.RECORD_TOO_BIG:
-		return fmt.Errorf("%w: index record full (add shards or drain the tube): %w", beanspike.ErrUnavailable, err)
+		return fmt.Errorf("%w: index record over the server's record size limit: %w", beanspike.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%w: %w", beanspike.ErrUnavailable, err)
 }

@@ -45,7 +45,7 @@ func ExampleNew() {
 		aerospike.WithPort(3000),
 		aerospike.WithNamespace("jobs"),
 		aerospike.WithSetPrefix("billing"),
-		aerospike.WithShards(16),
+		aerospike.WithSegmentSize(2000),
 	)
 	if err != nil {
 		log.Fatal(err)

@@ -54,17 +54,14 @@ func (h *health) up() {
 }
 
 // probe asks the store, once it was seen out of reach, whether it answers
-// again: one read of the store's configuration record. The background
-// loop calls it every tick.
+// again: one read of the ID counter's record. The background loop calls
+// it every tick.
 func (q *Queue) probe(ctx context.Context) {
 	h := &q.s.health
 	if !h.isDown() {
 		return
 	}
-	key, err := q.s.metaRecordKey("config")
-	if err != nil {
-		return
-	}
+	key := q.idKey()
 	pol := *q.readPolicy(ctx)
 	pol.MaxRetries = 0
 	if _, err := q.s.client.Exists(&pol, key); err == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	as "github.com/aerospike/aerospike-client-go/v8"
+	"github.com/aerospike/aerospike-client-go/v8/types"
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
@@ -186,13 +187,13 @@ func purgeStore(host string, port int, opts ...Option) error {
 		}
 	}
 	c := q.s.client
-	rec, err := c.Get(nil, q.counterKey(), binNext)
+	rec, err := c.Get(nil, q.idKey(), binNextID)
 	if err != nil && !errorIsNotFound(err) {
 		return err
 	}
 	var last int64
 	if rec != nil {
-		last, _ = toInt(rec.Bins[binNext])
+		last, _ = toInt(rec.Bins[binNextID])
 	}
 	for lo := int64(1); lo <= last; lo += 256 {
 		keys := make([]*as.Key, 0, 256)
@@ -203,17 +204,33 @@ func purgeStore(host string, port int, opts ...Option) error {
 			return err
 		}
 	}
-	q.s.mu.Lock()
-	for tube := range q.s.keys { // index records of tubes deleted half-way
-		tubes = append(tubes, tube)
+	// Index records no directory names (left by crashes) carry the key
+	// prefix in a bin.
+	if q.s.cfg.keyPrefix != "" {
+		sp := as.NewScanPolicy()
+		sp.FilterExpression = as.ExpEq(as.ExpStringBin(binKeyPrefix), as.ExpStringVal(q.s.cfg.keyPrefix))
+		rs, err := c.ScanAll(sp, q.s.cfg.namespace, q.s.setIdx)
+		if err != nil {
+			return err
+		}
+		var keys []*as.Key
+		for r := range rs.Results() {
+			if r.Err != nil {
+				return r.Err
+			}
+			keys = append(keys, r.Record.Key)
+		}
+		if len(keys) > 0 {
+			if _, err := c.BatchDelete(nil, nil, keys); err != nil && !errorIsNotFound(err) {
+				return err
+			}
+		}
 	}
-	q.s.mu.Unlock()
 	var keys []*as.Key
 	for _, tube := range tubes {
 		keys = append(keys, q.metaKey(tube))
-		keys = append(keys, q.shardKeys(tube)...)
 	}
-	for _, name := range []string{"config", "tubes", "ids", "repair"} {
+	for _, name := range []string{"tubes", "ids"} {
 		k, err := q.s.metaRecordKey(name)
 		if err != nil {
 			return err
@@ -224,6 +241,12 @@ func purgeStore(host string, port int, opts ...Option) error {
 		return err
 	}
 	return nil
+}
+
+// errorIsNotFound tells whether err says that a record, or a job, is
+// not found.
+func errorIsNotFound(err error) bool {
+	return resultCode(err) == types.KEY_NOT_FOUND_ERROR || errors.Is(err, beanspike.ErrNotFound)
 }
 
 // needInProcess skips t, which does what, unless the target is the

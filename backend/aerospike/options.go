@@ -26,17 +26,18 @@ const (
 	DefaultNamespace = "test"
 	// DefaultSetPrefix starts the names of the queue's sets.
 	DefaultSetPrefix = "beanspike"
-	// DefaultShards is the number of index records per tube.
-	DefaultShards = 8
-	// MaxShards is the largest shard count [WithShards] accepts.
-	MaxShards = 64
+	// DefaultSegmentSize is how many hints an index segment holds before
+	// it splits in two.
+	DefaultSegmentSize = 2000
+	// MinSegmentSize and MaxSegmentSize bound [WithSegmentSize].
+	MinSegmentSize, MaxSegmentSize = 4, 16000
 	// DefaultSweepInterval is the period of each client's background loop.
 	DefaultSweepInterval = 100 * time.Millisecond
 	// DefaultTimeout bounds each command sent to the server.
 	DefaultTimeout = 2 * time.Second
 	// DefaultInFlight is how many commands the clients of one [New] have
 	// in flight before further ones wait to be merged.
-	DefaultInFlight = 2
+	DefaultInFlight = 8
 	// MaxInFlight is the largest value [WithInFlight] accepts.
 	MaxInFlight = 1024
 	// MaxBodySizeLimit is the largest value [WithMaxBodySize] accepts: a
@@ -74,7 +75,7 @@ type config struct {
 	clientPolicy  *as.ClientPolicy
 	maxBodySize   int  // set by WithMaxBodySize
 	maxBodySet    bool // else derived from the namespace's max-record-size
-	shards        int
+	segSize       int
 	sweepInterval time.Duration
 	timeout       time.Duration
 	inFlight      int
@@ -141,12 +142,13 @@ func WithMaxBodySize(n int) Option {
 	return func(c *config) { c.maxBodySize, c.maxBodySet = n, true }
 }
 
-// WithShards sets how many index records each tube is spread over, from 1
-// to [MaxShards]. More shards carry more concurrent clients and more jobs
-// per tube; fewer make Reserve and the stats cheaper. The value takes
-// effect only when the store is first used: every client then adopts the
-// store's setting. Defaults to [DefaultShards].
-func WithShards(k int) Option { return func(c *config) { c.shards = k } }
+// WithSegmentSize sets how many hints an index segment record holds
+// before the client that grows it past that splits it in two, from
+// [MinSegmentSize] to [MaxSegmentSize]. A hint takes about 30 bytes, so
+// the default [DefaultSegmentSize] keeps segments near 60 KB. Clients of
+// one store may differ: the size only says when to split. Smaller
+// segments make every index write cheaper and the directories bigger.
+func WithSegmentSize(n int) Option { return func(c *config) { c.segSize = n } }
 
 // WithSweepInterval sets the period of the client's background loop, which
 // makes due delayed jobs ready, returns lapsed reservations to ready and
@@ -180,7 +182,7 @@ func resolve(opts []Option) (config, error) {
 		port:          DefaultPort,
 		namespace:     DefaultNamespace,
 		setPrefix:     DefaultSetPrefix,
-		shards:        DefaultShards,
+		segSize:       DefaultSegmentSize,
 		sweepInterval: DefaultSweepInterval,
 		timeout:       DefaultTimeout,
 		inFlight:      DefaultInFlight,
@@ -222,9 +224,9 @@ func resolve(opts []Option) (config, error) {
 		return c, fmt.Errorf("%w: max body size %d is not between 1 and %d",
 			beanspike.ErrInvalidArgument, c.maxBodySize, MaxBodySizeLimit)
 	}
-	if c.shards < 1 || c.shards > MaxShards {
-		return c, fmt.Errorf("%w: shard count %d is not between 1 and %d",
-			beanspike.ErrInvalidArgument, c.shards, MaxShards)
+	if c.segSize < MinSegmentSize || c.segSize > MaxSegmentSize {
+		return c, fmt.Errorf("%w: segment size %d is not between %d and %d",
+			beanspike.ErrInvalidArgument, c.segSize, MinSegmentSize, MaxSegmentSize)
 	}
 	if c.sweepInterval < time.Millisecond {
 		return c, fmt.Errorf("%w: sweep interval %s is shorter than 1ms",

@@ -54,7 +54,7 @@ func TestResolveRejects(t *testing.T) {
 		"body0":     WithMaxBodySize(0),
 		"keyprefix": WithKeyPrefix("a\x00b"),
 		"keylong":   WithKeyPrefix(strings.Repeat("k", 65)),
-		"shards":    WithShards(0),
+		"segment":   WithSegmentSize(0),
 		"sweep":     WithSweepInterval(0),
 		"timeout":   WithTimeout(0),
 		"inflight":  WithInFlight(0),
@@ -133,18 +133,5 @@ func TestWithClient(t *testing.T) {
 	}
 	if _, err := shared.Put(context.Background(), "t", nil); !errors.Is(err, beanspike.ErrClosed) {
 		t.Fatalf("Put after Close: %v", err)
-	}
-}
-
-// The first client of a store fixes its shard count; later ones adopt it.
-func TestShardCountAdopted(t *testing.T) {
-	q := newTestQueue(t, WithShards(3))
-	p, err := New(context.Background(), append(sameStore(q), WithHosts(tgt.host), WithPort(tgt.port), WithShards(9))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if p.Shards() != 3 {
-		t.Fatalf("second client has %d shards, want 3", p.Shards())
 	}
 }

@@ -46,75 +46,72 @@ type Queue struct {
 	done      chan struct{}
 	loop      sync.WaitGroup
 
-	mu      sync.Mutex
-	held    map[beanspike.ID]holding // this client's reservations
-	active  map[string]int64         // tubes used lately, with the time
-	doomed  map[shardRef][]int64     // deleted jobs whose records are still to delete
-	cleanup map[shardRef][]int64     // finished deletes to clear from binDeleting
-	ticks   int
-}
-
-// shardRef names one index record.
-type shardRef struct {
-	tube  string
-	shard int
-}
-
-// holding is a reservation of this client as it was last written.
-type holding struct {
-	ref shardRef
-	e   entry
+	mu     sync.Mutex
+	held   map[beanspike.ID]holding // this client's reservations
+	active map[string]int64         // tubes used lately, with the time
 }
 
 // store is what the clients made from one [New] share: the connection,
-// the configuration and process-local caches.
+// the configuration, process-local caches and the background writer.
 type store struct {
-	client    *as.Client
-	owns      bool
-	cfg       config
-	shards    int
-	setJobs   string
-	setIdx    string
-	setMeta   string
-	codec     *codec.LZ4
-	mapPolicy *as.MapPolicy
-	seq       atomic.Int64
+	client  *as.Client
+	owns    bool
+	cfg     config
+	setJobs string
+	setIdx  string
+	setMeta string
+	codec   *codec.LZ4
+	seq     atomic.Int64
+	lost    atomic.Int64 // claims lost in a row
+	dead    atomic.Bool  // crashed (tests): background work is dropped
 
-	// Policies and operations that never change, shared by every call
-	// (the client only reads them): the policies carry the configured
-	// timeout, and calls whose context cuts it make their own.
-	readPol    *as.BasePolicy
-	writePol   *as.WritePolicy
-	batchPol   *as.BatchPolicy
-	bwPol      *as.BatchWritePolicy // never expire
-	bwCreate   *as.BatchWritePolicy // never expire, create only
-	bwUpdate   *as.BatchWritePolicy // never expire, update only
-	opDeleted  *as.Operation        // count a delete
-	opGetTotal *as.Operation        // read the put counter
-	jobBins    []string             // the bins of a job record a job is made of
-	aheadPol   *as.BatchReadPolicy  // reads ahead of job records
+	// Policies that never change, shared by every call (the client only
+	// reads them): the policies carry the configured timeout, and calls
+	// whose context cuts it make their own.
+	readPol  *as.BasePolicy
+	writePol *as.WritePolicy
+	batchPol *as.BatchPolicy
+	bwPol    *as.BatchWritePolicy // never expire
+	bwCreate *as.BatchWritePolicy // never expire, create only
+	bwUpdate *as.BatchWritePolicy // never expire, update only
 
 	idMu   sync.Mutex // serializes ID block allocation
-	mu     sync.Mutex
-	refs   int
 	idNext uint64
 	idEnd  uint64
-	idAt   int64                   // when the current block was taken (ns)
-	known  map[string]bool         // tubes known to be registered
-	keys   map[string][]*as.Key    // index record keys by tube
-	idTube map[beanspike.ID]string // tubes of jobs seen lately
-	wait   map[string]int          // blocked Reserve calls by tube
-	viewed map[string]int64        // when a client last read each tube's view (ns)
-	wake   chan struct{}           // closed and replaced on local puts
+	idAt   int64 // when the current block was taken (ns)
+
+	mu     sync.Mutex
+	refs   int
+	dirs   map[ixRef]*dir
+	tubes  map[string]*tubeInfo
+	pics   map[string]*picture
+	wait   map[string]int    // blocked Reserve calls by tube
+	tended map[string]int64  // when a client last tended each tube (ns)
+	work   map[workRef]bool  // splits and merges under way
+	gone   map[goneRef]int   // ready hints the process is removing
+	skips  map[goneRef]int64 // ready hints whose claim failed, until when to skip them
+	wake   chan struct{}     // closed and replaced on local puts
+
+	// The background writer's queue (under mu).
+	moves    []pendingMove
+	counts   map[tubeEp]delta
+	checks   []staleHint
+	queued   int64 // flush rounds asked for
+	flushed  int64 // flush rounds done
+	flushCh  chan struct{}
+	flushReq chan struct{}
+	flushNow chan struct{} // a call waits for the round
+
+	bgCtx       context.Context
+	bgCancel    context.CancelFunc
+	bgWait      sync.WaitGroup
+	bgSem       chan struct{}
+	flusherDone chan struct{}
 
 	health health // whether the store answers
 
-	ready readyCache // pictures of the tubes Reserve takes from
-	comb  combiner   // merges the commands of concurrent calls
+	comb combiner // merges the commands of concurrent calls
 }
-
-// maxIDCache bounds the job-to-tube cache.
-const maxIDCache = 1 << 16
 
 // New connects to an Aerospike cluster and returns a client of the job
 // store kept there under the configured namespace and set prefix. The
@@ -156,33 +153,43 @@ func New(ctx context.Context, opts ...Option) (*Queue, error) {
 		return fail(fmt.Errorf("%w: max body size %d does not fit in a record of namespace %q, whose max-record-size %d takes bodies of up to %d bytes",
 			beanspike.ErrInvalidArgument, cfg.maxBodySize, cfg.namespace, recLimit, fits))
 	}
+	// A segment's hints take about 32 bytes each; a segment must fit in
+	// a record, with room to grow while a split is under way.
+	cfg.segSize = max(min(cfg.segSize, (recLimit-RecordOverhead)/64), MinSegmentSize)
 	lz, err := codec.NewLZ4(&codec.Options{MaxSize: cfg.maxBodySize})
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", beanspike.ErrInvalidArgument, err))
 	}
 	s := &store{
-		client:    client,
-		owns:      owns,
-		cfg:       cfg,
-		setJobs:   cfg.setPrefix + "_jobs",
-		setIdx:    cfg.setPrefix + "_idx",
-		setMeta:   cfg.setPrefix + "_meta",
-		codec:     lz,
-		mapPolicy: as.NewMapPolicy(as.MapOrder.KEY_VALUE_ORDERED, as.MapWriteMode.UPDATE),
-		known:     map[string]bool{},
-		keys:      map[string][]*as.Key{},
-		idTube:    map[beanspike.ID]string{},
-		wait:      map[string]int{},
-		wake:      make(chan struct{}),
-		comb:      combiner{lanes: cfg.inFlight},
-		health:    health{log: cfg.logger},
+		client:      client,
+		owns:        owns,
+		cfg:         cfg,
+		setJobs:     cfg.setPrefix + "_jobs",
+		setIdx:      cfg.setPrefix + "_idx",
+		setMeta:     cfg.setPrefix + "_meta",
+		codec:       lz,
+		dirs:        map[ixRef]*dir{},
+		tubes:       map[string]*tubeInfo{},
+		pics:        map[string]*picture{},
+		wait:        map[string]int{},
+		tended:      map[string]int64{},
+		work:        map[workRef]bool{},
+		gone:        map[goneRef]int{},
+		skips:       map[goneRef]int64{},
+		wake:        make(chan struct{}),
+		counts:      map[tubeEp]delta{},
+		flushCh:     make(chan struct{}),
+		flushReq:    make(chan struct{}, 1),
+		flushNow:    make(chan struct{}, 1),
+		bgSem:       make(chan struct{}, 8),
+		flusherDone: make(chan struct{}),
+		comb:        combiner{lanes: cfg.inFlight},
+		health:      health{log: cfg.logger},
 	}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.initPolicies()
 	q := s.newClient()
-	if err := q.initStore(ctx); err != nil {
-		q.Close()
-		return nil, err
-	}
+	go q.flusher()
 	q.start()
 	return q, nil
 }
@@ -292,11 +299,9 @@ func (s *store) newClient() *Queue {
 			int64(binary.LittleEndian.Uint64(b[:8])),
 			int64(binary.LittleEndian.Uint64(b[8:])) | 1, // never all zero
 		},
-		done:    make(chan struct{}),
-		held:    map[beanspike.ID]holding{},
-		active:  map[string]int64{},
-		doomed:  map[shardRef][]int64{},
-		cleanup: map[shardRef][]int64{},
+		done:   make(chan struct{}),
+		held:   map[beanspike.ID]holding{},
+		active: map[string]int64{},
 	}
 	s.mu.Lock()
 	s.refs++
@@ -327,40 +332,6 @@ func (q *Queue) As(target any) bool {
 		return true
 	}
 	return false
-}
-
-// Shards returns the number of index records per tube of the store.
-func (q *Queue) Shards() int { return q.s.shards }
-
-// initStore reads, or creates, the store's configuration record.
-func (q *Queue) initStore(ctx context.Context) error {
-	s := q.s
-	key, err := s.metaRecordKey("config")
-	if err != nil {
-		return interpretError(err)
-	}
-	return q.retry(ctx, func() error {
-		wp := q.writePolicy(ctx, nil)
-		wp.RecordExistsAction = as.CREATE_ONLY
-		err := s.client.PutBins(wp, key, as.NewBin(binShards, s.cfg.shards))
-		if err == nil {
-			s.shards = s.cfg.shards
-			return nil
-		}
-		if resultCode(err) != types.KEY_EXISTS_ERROR {
-			return err
-		}
-		rec, err := s.client.Get(q.readPolicy(ctx), key, binShards)
-		if err != nil {
-			return err
-		}
-		n, ok := toInt(rec.Bins[binShards])
-		if !ok || n < 1 || n > MaxShards {
-			return fmt.Errorf("%w: store configuration has shard count %v", beanspike.ErrUnavailable, rec.Bins[binShards])
-		}
-		s.shards = int(n)
-		return nil
-	})
 }
 
 // start runs the client's background loop.
@@ -399,7 +370,13 @@ func (s *store) release() {
 	s.refs--
 	last := s.refs == 0
 	s.mu.Unlock()
-	if last && s.owns {
+	if !last {
+		return
+	}
+	s.bgCancel() // the flusher makes a last round
+	<-s.flusherDone
+	s.bgWait.Wait()
+	if s.owns {
 		s.client.Close()
 	}
 }
@@ -449,73 +426,6 @@ func (q *Queue) seq() int64 {
 	}
 }
 
-// --- keys ----------------------------------------------------------------
-
-func (q *Queue) jobKey(id beanspike.ID) *as.Key {
-	if q.s.cfg.keyPrefix != "" {
-		k, _ := as.NewKey(q.s.cfg.namespace, q.s.setJobs, q.s.keyPrefix()+strconv.FormatUint(uint64(id), 10))
-		return k
-	}
-	k, _ := as.NewKey(q.s.cfg.namespace, q.s.setJobs, int64(id))
-	return k
-}
-
-// metaRecordKey returns the key of the store's meta record name.
-func (s *store) metaRecordKey(name string) (*as.Key, error) {
-	return as.NewKey(s.cfg.namespace, s.setMeta, s.keyPrefix()+name)
-}
-
-// keyPrefix returns what starts the string keys of the store's records:
-// nothing without a key prefix; with one, a byte that starts no key of a
-// store without one (tube names are printable), the prefix and a NUL.
-func (s *store) keyPrefix() string {
-	if s.cfg.keyPrefix == "" {
-		return ""
-	}
-	return "\x01" + s.cfg.keyPrefix + "\x00"
-}
-
-// shardKeys returns the keys of tube's index records.
-func (q *Queue) shardKeys(tube string) []*as.Key {
-	s := q.s
-	s.mu.Lock()
-	ks := s.keys[tube]
-	s.mu.Unlock()
-	if ks != nil {
-		return ks
-	}
-	ks = make([]*as.Key, s.shards)
-	for i := range ks {
-		ks[i], _ = as.NewKey(s.cfg.namespace, s.setIdx, s.keyPrefix()+tube+"\x00"+strconv.Itoa(i))
-	}
-	s.mu.Lock()
-	if len(s.keys) > 4096 {
-		clear(s.keys)
-	}
-	s.keys[tube] = ks
-	s.mu.Unlock()
-	return ks
-}
-
-func (q *Queue) shardKey(r shardRef) *as.Key { return q.shardKeys(r.tube)[r.shard] }
-
-func (q *Queue) shardOf(id beanspike.ID) int { return int(uint64(id) % uint64(q.s.shards)) }
-
-func (q *Queue) metaKey(tube string) *as.Key {
-	k, _ := q.s.metaRecordKey("tube\x00" + tube)
-	return k
-}
-
-func (q *Queue) listKey() *as.Key {
-	k, _ := q.s.metaRecordKey("tubes")
-	return k
-}
-
-func (q *Queue) counterKey() *as.Key {
-	k, _ := q.s.metaRecordKey("ids")
-	return k
-}
-
 // --- policies --------------------------------------------------------------
 
 // initPolicies makes the shared policies and operations.
@@ -535,10 +445,24 @@ func (s *store) initPolicies() {
 	s.bwCreate.RecordExistsAction = as.CREATE_ONLY
 	s.bwUpdate = batchWritePolicy(nil)
 	s.bwUpdate.RecordExistsAction = as.UPDATE_ONLY
-	s.opDeleted = as.AddOp(as.NewBin(binDeletes, 1))
-	s.opGetTotal = as.GetBinOp(binTotal)
-	s.jobBins = []string{binTube, binBody, binEnc}
-	s.aheadPol = aheadPolicy()
+}
+
+// bwUpdateWith returns a batch write policy that updates a record
+// under filter.
+func (s *store) bwUpdateWith(filter *as.Expression) *as.BatchWritePolicy {
+	p := batchWritePolicy(filter)
+	p.RecordExistsAction = as.UPDATE_ONLY
+	return p
+}
+
+// bwGen returns a batch write policy that updates a record of
+// generation gen.
+func (s *store) bwGen(gen uint32) *as.BatchWritePolicy {
+	p := batchWritePolicy(nil)
+	p.RecordExistsAction = as.UPDATE_ONLY
+	p.GenerationPolicy = as.EXPECT_GEN_EQUAL
+	p.Generation = gen
+	return p
 }
 
 // timeout is the budget of one command: the configured timeout, cut by
@@ -732,28 +656,9 @@ func (q *Queue) single(ctx context.Context, r as.BatchRecordIfc) {
 	br.Record, br.Err, br.ResultCode, br.InDoubt = rec, nil, types.OK, false
 }
 
-// --- caches ----------------------------------------------------------------
+// --- process state -------------------------------------------------------
 
-// remember notes the tube of a job.
-func (s *store) remember(id beanspike.ID, tube string) {
-	s.mu.Lock()
-	if len(s.idTube) >= maxIDCache {
-		clear(s.idTube)
-	}
-	s.idTube[id] = tube
-	s.mu.Unlock()
-}
-
-func (s *store) tubeOf(id beanspike.ID) (string, bool) {
-	s.mu.Lock()
-	t, ok := s.idTube[id]
-	s.mu.Unlock()
-	return t, ok
-}
-
-// signal wakes this process's blocked Reserve calls. With none blocked
-// there is nobody to wake: a Reserve call counts itself as waiting
-// before it takes the channel.
+// signal wakes this process's blocked Reserve calls.
 func (s *store) signal() {
 	s.mu.Lock()
 	if len(s.wait) > 0 {
@@ -769,7 +674,46 @@ func (s *store) wakeChan() <-chan struct{} {
 	return s.wake
 }
 
-// touch marks tube as used by q, so its background loop tends it.
+// addWait counts a blocked Reserve call on tubes.
+func (s *store) addWait(tubes []string) {
+	s.mu.Lock()
+	for _, t := range tubes {
+		s.wait[t]++
+	}
+	s.mu.Unlock()
+}
+
+func (s *store) unwait(tubes []string) {
+	s.mu.Lock()
+	for _, t := range tubes {
+		if s.wait[t]--; s.wait[t] <= 0 {
+			delete(s.wait, t)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// waiting returns the number of this process's blocked Reserve calls on
+// tube.
+func (s *store) waiting(tube string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wait[tube]
+}
+
+// dropTube forgets what the process knows of a tube's indexes.
+func (s *store) dropTube(tube string) {
+	s.mu.Lock()
+	for r := range s.dirs {
+		if r.tube == tube {
+			delete(s.dirs, r)
+		}
+	}
+	delete(s.pics, tube)
+	s.mu.Unlock()
+}
+
+// touchTube marks tube as used by q, so its background loop tends it.
 func (q *Queue) touchTube(tube string) {
 	now := q.nowNs()
 	q.mu.Lock()

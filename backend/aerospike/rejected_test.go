@@ -57,31 +57,46 @@ func TestPutRefusedRecordChangesNothing(t *testing.T) {
 	}
 }
 
-// PeekReady, PeekDelayed and PeekBuried pass over an entry whose job
-// record is missing (a Put that died between its two writes) and return
-// the next job, or ErrNotFound when there is none.
+// PeekReady and PeekDelayed pass over a hint whose job record is
+// missing (a Put whose record write failed, and whose process died before
+// it took the hint back) and return the next job, or ErrNotFound when
+// there is none.
 func TestPeekPassesOverEntryWithoutRecord(t *testing.T) {
 	ctx := context.Background()
 	a := newTestQueue(t)
 	b := newPeer(t, a)
 	for _, c := range []struct {
 		state beanspike.State
+		kind  byte
 		opts  []beanspike.PutOption
 		peek  func(context.Context, string) (*beanspike.Job, error)
 	}{
-		{beanspike.Ready, nil, b.PeekReady},
-		{beanspike.Delayed, []beanspike.PutOption{beanspike.WithDelay(time.Hour)}, b.PeekDelayed},
+		{beanspike.Ready, kindReady, nil, b.PeekReady},
+		{beanspike.Delayed, kindDelayed, []beanspike.PutOption{beanspike.WithDelay(time.Hour)}, b.PeekDelayed},
 	} {
 		tube := "t" + c.state.String()
-		a.crashAt("put:record")
-		for range 3 { // three dangling entries ahead of the job
-			if _, err := a.Put(ctx, tube, []byte("lost"), c.opts...); !errors.Is(err, errCrashed) {
-				t.Fatalf("Put with crash hook: %v", err)
+		if err := a.PauseTube(ctx, tube, 0); err != nil { // make the tube
+			t.Fatal(err)
+		}
+		ti, err := a.tube(ctx, tube, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := a.newIDs(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := a.nowNs()
+		if c.kind == kindDelayed {
+			at += int64(time.Hour)
+		}
+		for i, id := range ids { // three dangling hints ahead of the job
+			if err := a.insert(ctx, ti.ix(c.kind), hint{t: at + int64(i), id: id, ttr: int64(time.Minute)}); err != nil {
+				t.Fatal(err)
 			}
 		}
-		a.hook.Store(nil)
 		if j, err := c.peek(ctx, tube); !errors.Is(err, beanspike.ErrNotFound) {
-			t.Fatalf("peek %s of only dangling entries = %+v, %v; want ErrNotFound", c.state, j, err)
+			t.Fatalf("peek %s of only dangling hints = %+v, %v; want ErrNotFound", c.state, j, err)
 		}
 		id, err := a.Put(ctx, tube, []byte("real"), c.opts...)
 		if err != nil {
@@ -89,7 +104,7 @@ func TestPeekPassesOverEntryWithoutRecord(t *testing.T) {
 		}
 		j, err := c.peek(ctx, tube)
 		if err != nil || j.ID != id || string(j.Body) != "real" {
-			t.Fatalf("peek %s behind dangling entries = %+v, %v; want job %d", c.state, j, err, id)
+			t.Fatalf("peek %s behind dangling hints = %+v, %v; want job %d", c.state, j, err, id)
 		}
 	}
 }

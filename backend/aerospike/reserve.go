@@ -1,10 +1,8 @@
 package aerospike
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -14,200 +12,215 @@ import (
 	"github.com/beanspike/beanspike"
 )
 
-// Blocking Reserve polls with a delay that starts at pollMin, doubles up
-// to pollMax, and starts again at pollMin when this process puts a job.
-const (
-	pollMin = 5 * time.Millisecond
-	pollMax = 100 * time.Millisecond
-)
-
-// danglingGrace is how long an index entry whose job record is missing
-// is given for the record to appear: a job record and its entry are
-// written by one batch command, whose parts a server may apply in either
-// order (or by two commands, the record first), or a failed Put may have
-// left the entry behind.
-const danglingGrace = 10 * time.Second
-
-// maxClaim bounds the jobs one ReserveBatch round claims.
-const maxClaim = 128
-
-// shardView is what a view read of one index record.
-type shardView struct {
-	ref     shardRef
-	ready   []kv  // the most urgent ready entries
-	delayed []kv  // the delayed entries due soonest
-	buried  []kv  // the entries buried longest ago
-	due     bool  // a delayed job is due or a reservation lapsed
-	next    int64 // earliest due time of a delayed or reserved entry read
-	stale   int64 // start time of the oldest unfinished delete; 0 if none
+// picture is what the clients of a process know of the head of a tube's
+// ready index: its first hints as a read saw them, less those taken
+// since, plus those the process added before the last one. See the
+// package doc (Ready cache).
+type picture struct {
+	ep   int64
+	hs   []hint // in index order
+	last []byte // key of the last hint read
+	due  int64  // earliest delayed or reserved hint time seen (ns)
+	read int64  // process clock (ns)
 }
 
-// tubeView is what a view read of one tube.
-type tubeView struct {
-	name      string
-	exists    bool  // the tube's meta record exists
-	pauseTill int64 // end of the current pause (ns)
-	shards    []shardView
+// pictureFresh is how long a picture serves.
+const pictureFresh = int64(5 * time.Millisecond)
+
+// pictureSize is how many hints a picture read takes.
+const pictureSize = 32
+
+// pictureAdd adds a ready hint that a client of the process wrote to its
+// tube's picture, if the picture covers its place.
+func (s *store) pictureAdd(t *tubeInfo, h hint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pics[t.name]
+	if p == nil || p.ep != t.ep || len(p.hs) == 0 || hintLess(h, p.hs[len(p.hs)-1]) > 0 {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(p.hs, h, hintLess)
+	p.hs = slices.Insert(p.hs, i, h)
 }
 
-// viewSpec says what a view reads of each index record.
-type viewSpec struct {
-	ready    int  // how many of the most urgent ready entries
-	delayed  int  // how many of the delayed entries due soonest
-	buried   int  // how many of the buried entries buried longest ago
-	deleting bool // read the oldest unfinished delete
-}
-
-// view reads the meta record and the heads of the index records of tubes
-// in one batch command. Index records with due delayed jobs or lapsed
-// reservations are swept and read again, so the view shows them ready.
-func (q *Queue) view(ctx context.Context, tubes []string, spec viewSpec) ([]tubeView, error) {
-	tvs := make([]tubeView, len(tubes))
-	var ops []*as.Operation
-	if spec.ready > 0 {
-		ops = append(ops, as.MapGetByRankRangeCountOp(binReady, 0, spec.ready, as.MapReturnType.KEY_VALUE))
-	}
-	ops = append(ops,
-		as.MapGetByRankRangeCountOp(binDelayed, 0, max(spec.delayed, 1), as.MapReturnType.KEY_VALUE),
-		as.MapGetByRankRangeCountOp(binReserved, 0, 1, as.MapReturnType.KEY_VALUE))
-	if spec.buried > 0 {
-		ops = append(ops, as.MapGetByRankRangeCountOp(binBuried, 0, spec.buried, as.MapReturnType.KEY_VALUE))
-	}
-	if spec.deleting {
-		ops = append(ops, as.MapGetByRankRangeCountOp(binDeleting, 0, 1, as.MapReturnType.KEY_VALUE))
-	}
-
-	type slot struct{ t, s int }
-	var recs []as.BatchRecordIfc
-	var slots []slot
-	for ti, name := range tubes {
-		tvs[ti] = tubeView{name: name, shards: make([]shardView, q.s.shards)}
-		recs = append(recs, as.NewBatchRead(nil, q.metaKey(name), []string{binPauseTill}))
-		slots = append(slots, slot{ti, -1})
-		for si, key := range q.shardKeys(name) {
-			tvs[ti].shards[si].ref = shardRef{name, si}
-			recs = append(recs, as.NewBatchReadOps(nil, key, ops...))
-			slots = append(slots, slot{ti, si})
+// pictureDrop takes a hint out of its tube's picture.
+func (s *store) pictureDrop(tube string, h hint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.pics[tube]; p != nil {
+		if i := slices.IndexFunc(p.hs, h.same); i >= 0 {
+			p.hs = slices.Delete(p.hs, i, i+1)
 		}
-	}
-	for round := 0; ; round++ {
-		if err := q.batchRead(ctx, recs); err != nil {
-			return nil, err
-		}
-		now := q.nowNs()
-		var again []as.BatchRecordIfc
-		var againSlots []slot
-		var sweeps []shardRef
-		for i, r := range recs {
-			br := r.BatchRec()
-			sl := slots[i]
-			tv := &tvs[sl.t]
-			var bins as.BinMap
-			if br.ResultCode == types.OK && br.Record != nil {
-				bins = br.Record.Bins
-			}
-			if sl.s < 0 {
-				tv.exists = br.ResultCode == types.OK
-				tv.pauseTill, _ = toInt(bins[binPauseTill])
-				continue
-			}
-			sv := &tv.shards[sl.s]
-			sv.ready = pairs(bins[binReady])
-			sv.delayed = pairs(bins[binDelayed])
-			sv.buried = pairs(bins[binBuried])
-			sv.next = noDue
-			for _, p := range sv.delayed {
-				sv.next = min(sv.next, p.e.k1)
-			}
-			for _, p := range pairs(bins[binReserved]) {
-				sv.next = min(sv.next, p.e.k1)
-			}
-			sv.due = sv.next <= now
-			sv.stale = 0
-			if spec.deleting {
-				for _, v := range intPairs(bins[binDeleting]) {
-					sv.stale = v
-				}
-			}
-			if sv.due && round < 3 {
-				sweeps = append(sweeps, sv.ref)
-				again = append(again, as.NewBatchReadOps(nil, q.shardKey(sv.ref), ops...))
-				againSlots = append(againSlots, sl)
-			}
-		}
-		if len(sweeps) == 0 {
-			q.s.noteViewed(tubes, now)
-			return tvs, nil
-		}
-		for _, ref := range sweeps {
-			if err := q.sweep(ctx, ref); err != nil {
-				return nil, err
-			}
-		}
-		recs, slots = again, againSlots
 	}
 }
 
-// cand is a ready job that Reserve may claim.
-type cand struct {
-	ref shardRef
-	kv
-	rec *as.Record // its job record, when read ahead
+// dropPicture forgets tube's picture.
+func (s *store) dropPicture(tube string) {
+	s.mu.Lock()
+	delete(s.pics, tube)
+	s.mu.Unlock()
 }
 
-// rank returns the ready jobs of the unpaused tubes of tvs in the order
-// Reserve takes them, up to limit: within a tube by priority and then the
-// order they became ready; across tubes by priority and then ID.
-func rank(tvs []tubeView, now int64, limit int, ignorePause bool) []cand {
-	lists := make([][]cand, 0, len(tvs))
-	for _, tv := range tvs {
-		if !ignorePause && tv.pauseTill > now {
+// readPictures reads the pictures of tubes that have none fresh: the
+// first ready hints, and the first delayed and reserved hints, of each,
+// in one batch command per segment level.
+func (q *Queue) readPictures(ctx context.Context, ts []*tubeInfo) error {
+	now := time.Now().UnixNano()
+	for _, t := range ts {
+		q.s.mu.Lock()
+		p := q.s.pics[t.name]
+		ok := p != nil && p.ep == t.ep && len(p.hs) > 0 && now-p.read <= pictureFresh && p.due > q.nowNs()
+		q.s.mu.Unlock()
+		if ok {
 			continue
 		}
-		var l []cand
-		for _, sv := range tv.shards {
-			for _, p := range sv.ready {
-				l = append(l, cand{ref: sv.ref, kv: p})
+		if p != nil && p.ep == t.ep && len(p.hs) == 0 && p.last != nil &&
+			now-p.read <= pictureFresh && p.due > q.nowNs() {
+			// Used up while fresh: read on after its last hint, not from
+			// the head again (which holds the hints just taken).
+			more, last, err := q.headAfter(ctx, t, p.last, pictureSize)
+			if err != nil {
+				return err
+			}
+			if len(more) > 0 {
+				use := q.usable(t, more)
+				q.s.mu.Lock()
+				if p2 := q.s.pics[t.name]; p2 == p {
+					p.hs, p.last = use, last
+				}
+				q.s.mu.Unlock()
+				continue
 			}
 		}
-		slices.SortFunc(l, func(a, b cand) int { return readyLess(a.kv, b.kv) })
-		if len(l) > 0 {
-			lists = append(lists, l)
+		all, due, err := q.readHeads(ctx, t, pictureSize)
+		if err != nil {
+			return err
 		}
+		hs := q.usable(t, all)
+		if len(hs) == 0 && len(all) >= pictureSize {
+			// The head is hints this process is taking out: look past them.
+			if all, err = q.head(ctx, t.ix(kindReady), 8*pictureSize); err != nil {
+				return err
+			}
+			hs = q.usable(t, all)
+		}
+		np := &picture{ep: t.ep, hs: hs, due: due, read: now}
+		if len(all) > 0 {
+			np.last = all[len(all)-1].key(kindReady)
+		}
+		q.s.mu.Lock()
+		if len(q.s.pics) >= maxTubes {
+			clear(q.s.pics)
+		}
+		q.s.pics[t.name] = np
+		q.s.mu.Unlock()
 	}
-	var out []cand
-	for len(out) < limit {
-		best := -1
-		for i, l := range lists {
-			if len(l) == 0 {
-				continue
-			}
-			if best < 0 {
-				best = i
-				continue
-			}
-			b := lists[best][0]
-			if c := cmp.Compare(l[0].e.pri, b.e.pri); c < 0 || c == 0 && l[0].id < b.id {
-				best = i
-			}
+	return nil
+}
+
+// headAfter reads up to n ready hints of tube t that follow key, from
+// the segment that holds key on. It returns the key of the last hint it
+// read.
+func (q *Queue) headAfter(ctx context.Context, t *tubeInfo, key []byte, n int) ([]hint, []byte, error) {
+	d, err := q.dir(ctx, t.ix(kindReady), false, false)
+	if err != nil || d == nil {
+		return nil, nil, err
+	}
+	var out []hint
+	for i := d.find(key); i < len(d.segs) && len(out) < n; i++ {
+		op := as.MapGetByIndexRangeCountOp(binEntries, 0, n-len(out), as.MapReturnType.KEY_VALUE)
+		if i == d.find(key) {
+			// From the least key above key (key is fixed-width: key
+			// followed by a zero byte is just above it).
+			after := append(slices.Clip(key), 0)
+			op = as.MapGetByKeyRelativeIndexRangeCountOp(binEntries, as.BytesValue(after), 0, n, as.MapReturnType.KEY_VALUE)
 		}
-		if best < 0 {
-			break
+		rec := as.NewBatchReadOps(nil, q.s.segKey(d.ref, d.segs[i]), op)
+		if err := q.batchRead(ctx, []as.BatchRecordIfc{rec}); err != nil {
+			return nil, nil, err
 		}
-		out = append(out, lists[best][0])
-		lists[best] = lists[best][1:]
+		if rec.BatchRec().ResultCode != types.OK {
+			break // gone: the next full read settles it
+		}
+		out = append(out, headKeys(kindReady, rec.BatchRec())...)
+	}
+	if len(out) == 0 {
+		return nil, nil, nil
+	}
+	return out, out[len(out)-1].key(kindReady), nil
+}
+
+// usable returns the ready hints of hs that the process is neither
+// taking out nor skipping.
+func (q *Queue) usable(t *tubeInfo, hs []hint) []hint {
+	out := hs[:0:0]
+	for _, h := range hs {
+		if !q.s.isGone(t, h) && !q.s.skipped(t, h) {
+			out = append(out, h)
+		}
 	}
 	return out
 }
 
+// readHeads reads the first n ready hints of tube t and the earliest
+// time of its delayed and reserved hints: with the directories cached,
+// one batch command that reads the first segment of each index; what it
+// cannot settle so (a directory not cached, a first segment with fewer
+// than n hints and more segments after it) is read index by index.
+func (q *Queue) readHeads(ctx context.Context, t *tubeInfo, n int) ([]hint, int64, error) {
+	kinds := []byte{kindReady, kindDelayed, kindReserved}
+	counts := []int{n, 1, 1}
+	var recs []as.BatchRecordIfc
+	var dirs []*dir
+	for i, k := range kinds {
+		d := q.s.cachedDir(t.ix(k))
+		if d == nil || d.missing || len(d.segs) == 0 {
+			dirs = append(dirs, nil)
+			continue
+		}
+		dirs = append(dirs, d)
+		recs = append(recs, as.NewBatchReadOps(nil, q.s.segKey(d.ref, d.segs[0]),
+			as.MapGetByIndexRangeCountOp(binEntries, 0, counts[i], as.MapReturnType.KEY_VALUE)))
+	}
+	if len(recs) > 0 {
+		if err := q.batchRead(ctx, recs); err != nil {
+			return nil, 0, err
+		}
+	}
+	heads := make([][]hint, len(kinds))
+	k := 0
+	for i, kind := range kinds {
+		var br *as.BatchRecord
+		if dirs[i] != nil {
+			br = recs[k].BatchRec()
+			k++
+		}
+		if br != nil && br.ResultCode == types.OK {
+			got := headKeys(kind, br)
+			if len(got) >= counts[i] || len(dirs[i].segs) == 1 {
+				heads[i] = got
+				continue
+			}
+		}
+		hs, err := q.head(ctx, t.ix(kind), counts[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		heads[i] = hs
+	}
+	due := int64(1<<63 - 1)
+	for _, hs := range heads[1:] {
+		if len(hs) > 0 {
+			due = min(due, hs[0].t)
+		}
+	}
+	return heads[0], due, nil
+}
+
 // Reserve reserves the most urgent ready job of tubes; see
-// [beanspike.Queue.Reserve]. A poll claims the best job and reads its
-// record in one command (the claim alone when the record was read
-// ahead), after reading the first ready entries of every index record of
-// the tubes in a batch command when the process's ready cache cannot tell
-// the best job. While nothing is ready it polls again
-// after 5ms, doubling up to 100ms, and at once when this process puts a
-// job.
+// [beanspike.Queue.Reserve]. The job is claimed with one single-record
+// command on its record, which returns the job; the hints are moved
+// afterwards, in the background.
 func (q *Queue) Reserve(ctx context.Context, tubes ...string) (*beanspike.Job, error) {
 	jobs, err := q.reserve(ctx, 1, tubes)
 	if err != nil {
@@ -216,16 +229,19 @@ func (q *Queue) Reserve(ctx context.Context, tubes ...string) (*beanspike.Job, e
 	return jobs[0], nil
 }
 
-// ReserveBatch blocks as Reserve does until at least one job is ready,
-// then reserves up to max ready jobs; see [beanspike.Batcher.ReserveBatch].
+// ReserveBatch reserves up to max ready jobs; see
+// [beanspike.Batcher.ReserveBatch].
 func (q *Queue) ReserveBatch(ctx context.Context, max int, tubes ...string) ([]*beanspike.Job, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("%w: batch size %d is not positive", beanspike.ErrInvalidArgument, max)
 	}
-	return q.reserve(ctx, min(max, maxClaim), tubes)
+	return q.reserve(ctx, max, tubes)
 }
 
 func (q *Queue) reserve(ctx context.Context, max int, tubes []string) ([]*beanspike.Job, error) {
+	if len(tubes) == 0 {
+		tubes = []string{beanspike.DefaultTube}
+	}
 	names, err := beanspike.NormalizeTubes(tubes)
 	if err != nil {
 		return nil, err
@@ -233,22 +249,31 @@ func (q *Queue) reserve(ctx context.Context, max int, tubes []string) ([]*beansp
 	if err := q.errClosed(); err != nil {
 		return nil, err
 	}
-	for _, t := range names {
-		q.touchTube(t)
+	for _, n := range names {
+		q.touchTube(n)
 	}
-	jobs, err := q.tryReserve(ctx, max, names)
-	if err != nil || len(jobs) > 0 {
-		return q.keep(ctx, jobs, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	q.s.waiting(names, 1)
-	defer q.s.waiting(names, -1)
-	delay := pollMin
+	wait := 5 * time.Millisecond
+	waiting := false
+	defer func() {
+		if waiting {
+			q.s.unwait(names)
+		}
+	}()
 	for {
 		wake := q.s.wakeChan()
-		t := time.NewTimer(delay)
+		jobs, err := q.poll(ctx, names, max)
+		if err != nil || len(jobs) > 0 {
+			return jobs, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !waiting {
+			waiting = true
+			q.s.addWait(names)
+			continue // count as waiting before looking once more
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -258,326 +283,260 @@ func (q *Queue) reserve(ctx context.Context, max int, tubes []string) ([]*beansp
 			return nil, beanspike.ErrClosed
 		case <-wake:
 			t.Stop()
-			delay = pollMin
 		case <-t.C:
-			delay = min(2*delay, pollMax)
+			wait = min(2*wait, 100*time.Millisecond)
 		}
-		jobs, err := q.tryReserve(ctx, max, names)
-		if err != nil || len(jobs) > 0 {
-			return q.keep(ctx, jobs, err)
-		}
-		if err := q.errClosed(); err != nil {
+	}
+}
+
+// poll reserves up to max ready jobs of the tubes named, without
+// waiting.
+func (q *Queue) poll(ctx context.Context, names []string, max int) ([]*beanspike.Job, error) {
+	var ts []*tubeInfo
+	for _, n := range names {
+		t, err := q.tube(ctx, n, tubeFresh, false)
+		if err != nil {
 			return nil, err
 		}
-	}
-}
-
-// keep returns the jobs a Reserve call got, unless the client was closed
-// meanwhile: then it returns them to ready.
-func (q *Queue) keep(ctx context.Context, jobs []*beanspike.Job, err error) ([]*beanspike.Job, error) {
-	if err != nil || !q.closed.Load() {
-		return jobs, err
-	}
-	for _, j := range jobs {
-		if h, ok := q.holdingOf(j.ID); ok {
-			q.unhold(j.ID)
-			_, _ = q.apply(ctx, h.ref, []move{{j.ID, binReserved, h.e, binReady, h.e.asReady(q.seq())}})
+		if t.exists() {
+			ts = append(ts, t)
 		}
 	}
-	return nil, beanspike.ErrClosed
-}
-
-// waiting counts this process's blocked Reserve calls per tube.
-func (s *store) waiting(tubes []string, d int) {
-	s.mu.Lock()
-	for _, t := range tubes {
-		s.wait[t] += d
-		if s.wait[t] <= 0 {
-			delete(s.wait, t)
-		}
+	if len(ts) == 0 {
+		return nil, nil
 	}
-	s.mu.Unlock()
-}
-
-// tryReserve makes one attempt to reserve up to max jobs, retrying when
-// other clients claim the chosen jobs first. It takes the jobs from the
-// process's ready cache when its picture of the tubes can decide, and
-// reads the tubes' index records otherwise. After a lost race it picks
-// at random among the most urgent jobs, which spreads racing clients
-// over different jobs.
-func (q *Queue) tryReserve(ctx context.Context, n int, names []string) ([]*beanspike.Job, error) {
-	lost := 0
-	for range 8 {
-		spread := 0
-		if lost > 0 && n == 1 {
-			spread = min(2<<lost, 16)
+	var got []*beanspike.Job
+	for round := 0; len(got) < max && round < 8; round++ {
+		if err := q.readPictures(ctx, ts); err != nil {
+			return got, err
 		}
-		cands := q.s.ready.take(names, q.nowNs(), n, spread)
-		cached := cands != nil
-		if !cached {
-			depth := max(n+spread, cacheDepth)
-			gen := q.s.ready.begin()
-			tvs, err := q.view(ctx, names, viewSpec{ready: depth})
+		now := q.nowNs()
+		swept := false
+		for _, t := range ts {
+			q.s.mu.Lock()
+			due := int64(1<<63 - 1)
+			if p := q.s.pics[t.name]; p != nil {
+				due = p.due
+			}
+			q.s.mu.Unlock()
+			if due <= now {
+				if err := q.sweep(ctx, t); err != nil {
+					return got, err
+				}
+				q.s.dropPicture(t.name)
+				swept = true
+			}
+		}
+		if swept {
+			continue
+		}
+		tried := 0
+		for len(got) < max {
+			t, h, ok := q.pick(ts, now)
+			if !ok {
+				break
+			}
+			tried++
+			j, err := q.claim(ctx, t, h)
 			if err != nil {
-				return nil, err
+				q.s.mu.Lock()
+				q.s.unmarkGone(t.ix(kindReady), h)
+				q.s.mu.Unlock()
+				return got, err
 			}
-			now := q.nowNs()
-			q.s.ready.store(tvs, now, depth, gen)
-			cands = q.s.ready.take(names, now, n, spread)
-			if cands == nil {
-				cands = rank(tvs, now, n+spread, false)
-				if spread > 0 && len(cands) > 0 {
-					i := rand.IntN(len(cands))
-					cands = cands[i : i+1]
-				}
-				cands = cands[:min(len(cands), n)]
+			if j != nil {
+				got = append(got, j)
 			}
 		}
-		if len(cands) == 0 {
-			return nil, nil
+		if len(got) > 0 || tried == 0 {
+			break
 		}
-		jobs, err := q.claim(ctx, cands, q.s.ready.wanting(names, cands))
-		q.s.ready.done(cands)
-		if err != nil || len(jobs) > 0 {
-			return jobs, err
-		}
-		if err := q.errClosed(); err != nil {
-			return nil, err
-		}
-		lost++
-		if cached {
-			// The picture was stale: read again.
-			for _, t := range names {
-				q.s.ready.stale(t)
-			}
+		for _, t := range ts { // every claim lost: read again
+			q.s.dropPicture(t.name)
 		}
 	}
-	return nil, nil
+	return got, nil
 }
 
-// casBatchPolicy is casPolicy for a batch write.
-func casBatchPolicy(moves []move) *as.BatchWritePolicy {
-	p := batchWritePolicy(guard(moves))
-	p.RecordExistsAction = as.UPDATE_ONLY
-	return p
+// pick takes the best hint of the tubes' pictures out of its picture:
+// the lowest priority, then the lower ID across tubes; within a tube the
+// index order. It skips paused tubes. Processes racing for one job
+// spread by themselves: a loser leaves the hint out of its pictures for a
+// while and takes the next.
+func (q *Queue) pick(ts []*tubeInfo, now int64) (*tubeInfo, hint, bool) {
+	q.s.mu.Lock()
+	defer q.s.mu.Unlock()
+	var bt *tubeInfo
+	var bh hint
+	bi := -1
+	for _, t := range ts {
+		if t.pauseEnd > now {
+			continue
+		}
+		p := q.s.pics[t.name]
+		if p == nil || p.ep != t.ep || len(p.hs) == 0 {
+			continue
+		}
+		i := 0
+		h := p.hs[i]
+		if bt == nil || h.pri < bh.pri || (h.pri == bh.pri && h.id < bh.id) {
+			bt, bh, bi = t, h, i
+		}
+	}
+	if bt == nil {
+		return nil, hint{}, false
+	}
+	p := q.s.pics[bt.name]
+	p.hs = slices.Delete(p.hs, bi, bi+1)
+	// Taken: picture reads leave it out while it is claimed, and then
+	// until its hint is removed.
+	q.s.markGone(bt.ix(kindReady), bh)
+	return bt, bh, true
 }
 
-// claim reserves the ready jobs cands for q, and reads their records, in
-// one command: per index record one guarded write moving the entries from
-// ready to reserved, and one read per job record not read ahead. It also
-// reads ahead the records of pre (see prefetch.go). Jobs that another
-// client took first are skipped.
-func (q *Queue) claim(ctx context.Context, cands []cand, pre []ahead) ([]*beanspike.Job, error) {
+// claim reserves the job of ready hint h for q: one compare-and-swap on
+// the job record that checks that the job is still as the hint says and
+// returns the record. It returns nil, nil when the job was not as the
+// hint says (taken by another client, or the hint is stale).
+func (q *Queue) claim(ctx context.Context, t *tubeInfo, h hint) (*beanspike.Job, error) {
 	now := q.nowNs()
-	type group struct {
-		ref   shardRef
-		moves []move
-		ok    bool
-		// recs holds, per move, the job record read ahead, and reads the
-		// read of the record of a move without one.
-		recs  []*as.Record
-		reads []*as.BatchRecord
+	deadline := after(now, time.Duration(h.ttr))
+	filter := as.ExpAnd(
+		as.ExpEq(as.ExpIntBin(binState), as.ExpIntVal(int64(beanspike.Ready))),
+		as.ExpEq(as.ExpIntBin(binAt), as.ExpIntVal(h.t)),
+		as.ExpEq(as.ExpIntBin(binPri), as.ExpIntVal(int64(h.pri))),
+	)
+	ops := []*as.Operation{
+		as.PutOp(as.NewBin(binState, int(beanspike.Reserved))),
+		as.PutOp(as.NewBin(binAt, deadline)),
+		as.PutOp(as.NewBin(binLease, deadline)),
+		as.PutOp(as.NewBin(binOwner1, q.owner[0])),
+		as.PutOp(as.NewBin(binOwner2, q.owner[1])),
+		as.AddOp(as.NewBin(binReserves, 1)),
+		as.PutOp(as.NewBin(binChanged, now)),
+		as.GetOp(),
 	}
-	groups := make([]*group, 0, 1)
-	var byRef map[shardRef]*group // once there are many groups
-	for _, c := range cands {
-		var g *group
-		if byRef != nil {
-			g = byRef[c.ref]
-		} else {
-			for _, o := range groups {
-				if o.ref == c.ref {
-					g = o
-					break
-				}
+	if err := q.at("claim"); err != nil {
+		return nil, err
+	}
+	rec := as.NewBatchWrite(q.s.bwUpdateWith(filter), q.jobKey(h.id), ops...)
+	var br *as.BatchRecord
+	err := q.retry(ctx, func() error {
+		q.batch(ctx, []as.BatchRecordIfc{rec})
+		br = rec.BatchRec()
+		if transient(br.ResultCode) {
+			if codeInDoubt(br) {
+				return nil // looked at below
 			}
+			return batchErr(br)
 		}
-		if g == nil {
-			g = &group{ref: c.ref}
-			groups = append(groups, g)
-			if byRef != nil {
-				byRef[c.ref] = g
-			} else if len(groups) > 8 {
-				byRef = make(map[shardRef]*group, 2*len(groups))
-				for _, o := range groups {
-					byRef[o.ref] = o
-				}
-			}
-		}
-		n := c.e.asReserved(q.owner, deadline(now, c.e.ttr))
-		n.reserves++
-		g.moves = append(g.moves, move{c.id, binReady, c.e, binReserved, n})
-		g.recs = append(g.recs, c.rec)
-	}
-	recs := make([]as.BatchRecordIfc, 0, len(groups)+len(cands)+len(pre))
-	for _, g := range groups {
-		recs = append(recs, as.NewBatchWrite(casBatchPolicy(g.moves), q.shardKey(g.ref), q.moveOps(g.moves)...))
-	}
-	for _, g := range groups {
-		g.reads = make([]*as.BatchRecord, len(g.moves))
-		for i, m := range g.moves {
-			if g.recs[i] == nil {
-				r := as.NewBatchRead(nil, q.jobKey(m.id), q.s.jobBins)
-				recs = append(recs, r)
-				g.reads[i] = r.BatchRec()
-			}
-		}
-	}
-	aheadAt := len(recs)
-	for _, a := range pre {
-		recs = append(recs, as.NewBatchRead(q.s.aheadPol, q.jobKey(a.kv.id), q.s.jobBins))
-	}
-	q.batch(ctx, recs)
-	for i, a := range pre {
-		switch br := recs[aheadAt+i].BatchRec(); br.ResultCode {
-		case types.OK:
-			q.s.ready.keep(a, br.Record, false)
-		case types.FILTERED_OUT, types.KEY_NOT_FOUND_ERROR:
-			// A large body, or a record not (yet) there: read it after
-			// the claim, as without read-ahead.
-			q.s.ready.keep(a, nil, true)
-		default:
-			q.s.ready.keep(a, nil, false)
-		}
-	}
-	// claimErr is the failure of a claim that did not take effect; the
-	// claims that did are still returned (or given back), never left
-	// held by this client without its knowing.
-	var claimErr error
-	for i, g := range groups {
-		br := recs[i].BatchRec()
-		switch {
-		case br.ResultCode == types.OK:
-			g.ok = true
-		case codeInDoubt(br):
-			// The claim may have been applied: look.
-			ok, verr := q.verify(ctx, g.ref, g.moves)
-			if verr != nil {
-				// Unknown: if it was applied, the TTR returns the jobs.
-				claimErr = verr
-				continue
-			}
-			g.ok = ok
-		case br.ResultCode == types.FILTERED_OUT, br.ResultCode == types.KEY_NOT_FOUND_ERROR,
-			transient(br.ResultCode):
-			// Lost the race, the tube is gone, or the server was busy.
-		default:
-			claimErr = interpretError(batchErr(br))
-		}
-	}
-	for _, g := range groups {
-		if g.ok {
-			q.s.ready.moved(g.ref, g.moves)
-		} else {
-			// The picture showed these jobs ready and they are not, or
-			// they were taken out of it without being claimed.
-			q.s.ready.stale(g.ref.tube)
-		}
-	}
-	if herr := q.at("reserve:claimed"); herr != nil {
-		return nil, herr
-	}
-	var jobs []*beanspike.Job
-	var failure error
-	for _, g := range groups {
-		for i, m := range g.moves {
-			if !g.ok {
-				continue
-			}
-			if failure != nil {
-				q.giveBack(ctx, g.ref, m)
-				continue
-			}
-			rec := g.recs[i]
-			if br := g.reads[i]; br != nil && br.ResultCode == types.OK {
-				rec = br.Record
-			} else if rec == nil {
-				r, gerr := q.confirmRecord(ctx, m.id, q.s.jobBins...)
-				switch {
-				case gerr == nil:
-					rec = r
-				case errorIsNotFound(gerr):
-					q.dangling(ctx, g.ref, m)
-					continue
-				default:
-					failure = gerr
-					q.giveBack(ctx, g.ref, m)
-					continue
-				}
-			}
-			j, jerr := q.toJob(m.id, rec, m.new)
-			if jerr != nil {
-				failure = jerr
-				q.giveBack(ctx, g.ref, m)
-				continue
-			}
-			q.hold(m.id, holding{g.ref, m.new})
-			q.s.remember(m.id, g.ref.tube)
-			jobs = append(jobs, j)
-		}
-	}
-	if failure == nil {
-		failure = claimErr
-	}
-	if failure != nil && len(jobs) == 0 {
-		return nil, failure
-	}
-	return jobs, nil
-}
-
-// deadline returns now+ttr, saturating.
-func deadline(now, ttr int64) int64 {
-	if ttr >= 1<<62 || now > 1<<62 {
-		return 1<<63 - 1
-	}
-	return now + ttr
-}
-
-// giveBack undoes a claim that cannot be returned to the caller.
-func (q *Queue) giveBack(ctx context.Context, ref shardRef, m move) {
-	_, _ = q.apply(ctx, ref, []move{{m.id, binReserved, m.new, m.from, m.old}})
-}
-
-// dangling handles a claimed entry whose job record is missing. The
-// record of a job being put may not have landed yet: the entry is parked
-// as delayed for a second. An entry older than danglingGrace belongs to a
-// put that failed, or to a tube being deleted: it is dropped.
-func (q *Queue) dangling(ctx context.Context, ref shardRef, m move) {
-	now := q.nowNs()
-	if now-m.new.put < int64(danglingGrace) {
-		n := m.old.asDelayed(now+int64(time.Second), m.old.k2)
-		_, _ = q.apply(ctx, ref, []move{{m.id, binReserved, m.new, binDelayed, n}})
-		return
-	}
-	_, _ = q.apply(ctx, ref, []move{{m.id, binReserved, m.new, "", entry{}}})
-}
-
-// toJob builds the caller's job from its record and entry.
-func (q *Queue) toJob(id beanspike.ID, rec *as.Record, e entry) (*beanspike.Job, error) {
-	tube, _ := rec.Bins[binTube].(string)
-	body, err := q.body(id, rec)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	var j jobRec
+	switch {
+	case br.ResultCode == types.OK:
+		var ok bool
+		if j, ok = parseJob(h.id, br.Record); !ok {
+			return nil, errUnavailable("job %d: record unreadable", h.id)
+		}
+	case codeInDoubt(br):
+		// Find out whether the claim was applied.
+		got, ok, err := q.readJob(ctx, h.id, true)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || got.state != beanspike.Reserved || got.owner != q.owner || got.changed != now {
+			q.lostRace(t, h)
+			return nil, nil
+		}
+		j = got
+	default:
+		q.lostRace(t, h)
+		return nil, nil
+	}
+	q.s.lost.Store(0)
+	if err := q.at("claimed"); err != nil {
+		return nil, err
+	}
+	body, err := q.body(j)
+	if err != nil {
+		return nil, err
+	}
+	q.hold(h.id, holding{tube: t.name, ep: t.ep, pri: j.pri, ttr: j.ttr, lease: deadline, deadline: deadline})
+	// Count it, then file the lease and drop the ready hint in that
+	// order: until the lease is filed, the ready hint is what finds the
+	// job again should this process die.
+	q.s.counted(t, move(beanspike.Ready, beanspike.Reserved, j.pri, j.pri))
+	q.s.moveHintMarked(t.ix(kindReserved), hint{t: deadline, id: h.id, ttr: j.ttr}, t.ix(kindReady), h)
 	return &beanspike.Job{
-		ID:       id,
-		Tube:     tube,
+		ID:       h.id,
+		Tube:     t.name,
 		Body:     body,
-		Priority: e.pri,
-		TTR:      dur(e.ttr),
-		Reserves: e.reserves,
+		Priority: j.pri,
+		TTR:      dur(j.ttr),
+		Reserves: j.reserves,
 	}, nil
 }
 
-// body returns the original body of a job record, in a slice of its own:
-// the client copies every blob it reads out of its buffers, and a record
-// gives its body to one job.
-func (q *Queue) body(id beanspike.ID, rec *as.Record) ([]byte, error) {
-	raw, _ := rec.Bins[binBody].([]byte)
-	if enc, _ := toInt(rec.Bins[binEnc]); enc == 1 {
+// lostRace notes a claim that found its job not as its hint said, and has
+// the hint checked in the background.
+func (q *Queue) lostRace(t *tubeInfo, h hint) {
+	q.s.lost.Add(1)
+	q.s.skip(t, h)
+	q.s.mu.Lock()
+	q.s.unmarkGone(t.ix(kindReady), h)
+	q.s.mu.Unlock()
+	q.s.check(t, kindReady, h)
+}
+
+// skipFor is how long a ready hint whose claim failed is left out of the
+// process's pictures (ns): it is stale (checked in the background), its
+// job was taken by another process, or its job is being moved to it and
+// the hint was written first, as moves write it.
+const skipFor = int64(100 * time.Millisecond)
+
+// skip keeps a ready hint whose claim failed out of the process's
+// pictures for skipFor.
+func (s *store) skip(t *tubeInfo, h hint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UnixNano()
+	if len(s.skips) >= 1<<14 {
+		for k, until := range s.skips {
+			if until < now {
+				delete(s.skips, k)
+			}
+		}
+		if len(s.skips) >= 1<<14 {
+			clear(s.skips)
+		}
+	}
+	s.skips[goneOf(t.ix(kindReady), h)] = now + skipFor
+}
+
+// skipped tells whether ready hint h of tube t is to be skipped.
+func (s *store) skipped(t *tubeInfo, h hint) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := goneOf(t.ix(kindReady), h)
+	until, ok := s.skips[g]
+	if ok && until < time.Now().UnixNano() {
+		delete(s.skips, g)
+		return false
+	}
+	return ok
+}
+
+// body returns the original body of a job record.
+func (q *Queue) body(j jobRec) ([]byte, error) {
+	raw := j.body
+	if j.enc {
 		b, err := q.s.codec.Decode(nil, raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: job %d: stored body does not decode: %w", beanspike.ErrUnavailable, id, err)
+			return nil, fmt.Errorf("%w: job %d: stored body does not decode: %w", beanspike.ErrUnavailable, j.id, err)
 		}
 		return b, nil
 	}
@@ -587,43 +546,155 @@ func (q *Queue) body(id beanspike.ID, rec *as.Record) ([]byte, error) {
 	return raw, nil
 }
 
+// readJob reads a job record, with its body if body is set. ok is false
+// when there is no such job.
+func (q *Queue) readJob(ctx context.Context, id beanspike.ID, body bool) (j jobRec, ok bool, err error) {
+	var rec *as.Record
+	err = q.retry(ctx, func() error {
+		var err error
+		if body {
+			rec, err = q.s.client.Get(q.readPolicy(ctx), q.jobKey(id))
+		} else {
+			rec, err = q.s.client.Get(q.readPolicy(ctx), q.jobKey(id), jobStateBins...)
+		}
+		if resultCode(err) == types.KEY_NOT_FOUND_ERROR {
+			rec, err = nil, nil
+		}
+		return err
+	})
+	if err != nil || rec == nil {
+		return jobRec{}, false, err
+	}
+	j, ok = parseJob(id, rec)
+	return j, ok, nil
+}
+
+// readJobs reads job records without their bodies; missing ones are left
+// out.
+func (q *Queue) readJobs(ctx context.Context, ids []beanspike.ID) (map[beanspike.ID]jobRec, error) {
+	recs := make([]as.BatchRecordIfc, len(ids))
+	for i, id := range ids {
+		recs[i] = as.NewBatchRead(nil, q.jobKey(id), jobStateBins)
+	}
+	if err := q.batchRead(ctx, recs); err != nil {
+		return nil, err
+	}
+	out := make(map[beanspike.ID]jobRec, len(ids))
+	for i, r := range recs {
+		if j, ok := parseJob(ids[i], r.BatchRec().Record); ok {
+			out[ids[i]] = j
+		}
+	}
+	return out, nil
+}
+
 // ReserveJob reserves job id if it is ready, delayed or buried; see
-// [beanspike.Queue.ReserveJob].
+// [beanspike.Queue.ReserveJob]. One read of the job record, then one
+// compare-and-swap on it.
 func (q *Queue) ReserveJob(ctx context.Context, id beanspike.ID) (*beanspike.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := beanspike.ValidateID(id); err != nil {
-		return nil, err
-	}
-	if err := q.errClosed(); err != nil {
+	if err := q.idCheck(ctx, id); err != nil {
 		return nil, err
 	}
 	for range 8 {
-		loc, rec, err := q.locate(ctx, id, true)
+		j, ok, err := q.readJob(ctx, id, false)
 		if err != nil {
 			return nil, err
 		}
-		if loc.bin == binReserved {
+		now := q.nowNs()
+		if !ok {
+			return nil, errNotFound(id)
+		}
+		eff := j.effective(now)
+		if eff == beanspike.Reserved {
 			return nil, fmt.Errorf("%w: job %d is reserved", beanspike.ErrNotFound, id)
 		}
-		n := loc.e.asReserved(q.owner, deadline(q.nowNs(), loc.e.ttr))
-		n.reserves++
-		ok, err := q.apply(ctx, loc.ref, []move{{id, loc.bin, loc.e, binReserved, n}})
+		t, err := q.tube(ctx, j.tube, 1<<62, false)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			continue
+		deadline := after(now, time.Duration(j.ttr))
+		ops := []*as.Operation{
+			as.PutOp(as.NewBin(binState, int(beanspike.Reserved))),
+			as.PutOp(as.NewBin(binAt, deadline)),
+			as.PutOp(as.NewBin(binLease, deadline)),
+			as.PutOp(as.NewBin(binOwner1, q.owner[0])),
+			as.PutOp(as.NewBin(binOwner2, q.owner[1])),
+			as.AddOp(as.NewBin(binReserves, 1)),
+			as.PutOp(as.NewBin(binChanged, now)),
 		}
-		j, err := q.toJob(id, rec, n)
+		if j.state == beanspike.Reserved { // lapsed
+			ops = append(ops, as.AddOp(as.NewBin(binTimeouts, 1)))
+		}
+		ops = append(ops, as.GetOp())
+		rec, err := q.casJob(ctx, j, ops...)
 		if err != nil {
-			q.giveBack(ctx, loc.ref, move{id, loc.bin, loc.e, binReserved, n})
 			return nil, err
 		}
-		q.hold(id, holding{loc.ref, n})
-		q.touchTube(loc.ref.tube)
-		return j, nil
+		if rec == nil {
+			continue // changed meanwhile
+		}
+		got, _ := parseJob(id, rec)
+		body, err := q.body(got)
+		if err != nil {
+			return nil, err
+		}
+		q.hold(id, holding{tube: t.name, ep: t.ep, pri: got.pri, ttr: got.ttr, lease: deadline, deadline: deadline})
+		q.s.counted(t, move(j.state, beanspike.Reserved, j.pri, j.pri))
+		q.s.pictureDrop(t.name, j.hint())
+		q.s.moveHint(t.ix(kindReserved), hint{t: deadline, id: id, ttr: j.ttr}, t.ix(kindOf(j.state)), j.hint())
+		return &beanspike.Job{ID: id, Tube: j.tube, Body: body, Priority: got.pri, TTR: dur(got.ttr), Reserves: got.reserves}, nil
 	}
 	return nil, errUnavailable("job %d keeps changing", id)
+}
+
+// casJob applies ops to job record j under a check that it has not
+// changed since it was read (its generation). It returns nil, nil when
+// it had.
+func (q *Queue) casJob(ctx context.Context, j jobRec, ops ...*as.Operation) (*as.Record, error) {
+	var rec *as.Record
+	var changed bool
+	err := q.retry(ctx, func() error {
+		wp := q.writePolicy(ctx, nil)
+		wp.RecordExistsAction = as.UPDATE_ONLY
+		wp.GenerationPolicy = as.EXPECT_GEN_EQUAL
+		wp.Generation = j.gen
+		var err error
+		rec, err = q.s.client.Operate(wp, q.jobKey(j.id), ops...)
+		switch resultCode(err) {
+		case types.GENERATION_ERROR, types.KEY_NOT_FOUND_ERROR:
+			changed = true
+			return nil
+		}
+		if err != nil && inDoubt(err) {
+			// Applied or not: compare.
+			got, ok, rerr := q.readJob(ctx, j.id, false)
+			if rerr != nil {
+				return err
+			}
+			if ok && got.gen == j.gen+1 {
+				rec, err = q.s.client.Get(q.readPolicy(ctx), q.jobKey(j.id))
+				return err
+			}
+			if !ok || got.gen != j.gen {
+				changed = true
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil || changed {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// idCheck makes the checks every call about a job begins with.
+func (q *Queue) idCheck(ctx context.Context, id beanspike.ID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := beanspike.ValidateID(id); err != nil {
+		return err
+	}
+	return q.errClosed()
 }

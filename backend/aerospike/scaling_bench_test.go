@@ -127,8 +127,8 @@ func TestBacklogMax(t *testing.T) {
 // Backlogs: 0, 100k and 1M; 10M too when BEANSPIKE_BACKLOG_MAX is at
 // least 10000000 (the variable bounds the largest backlog run). Each
 // backlog has a store of its own, deleted with DeleteTube at the end.
-// Meant for a real server (AEROSPIKE_HOST); -bench.shards sets the index
-// records per tube.
+// Meant for a real server (AEROSPIKE_HOST); -bench.segment sets the
+// segment size.
 func BenchmarkBacklog(b *testing.B) {
 	maxN, err := backlogMax(os.Getenv(envBacklogMax))
 	if err != nil {
@@ -146,8 +146,8 @@ func BenchmarkBacklog(b *testing.B) {
 
 func benchBacklog(b *testing.B, n int) {
 	q, _ := newBench(b)
-	where := fmt.Sprintf("%s at %s:%d, max-record-size %s, %d shards per tube",
-		tgt.kind, tgt.host, tgt.port, benchRecordSize(q), q.s.shards)
+	where := fmt.Sprintf("%s at %s:%d, max-record-size %s, %d hints per segment",
+		tgt.kind, tgt.host, tgt.port, benchRecordSize(q), q.s.cfg.segSize)
 	b.Log(where)
 	b.Cleanup(func() { cleanBacklog(b, q) })
 

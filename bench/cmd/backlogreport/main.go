@@ -6,11 +6,11 @@
 // Usage, from the module's root, with the server in AEROSPIKE_HOST and
 // AEROSPIKE_PORT:
 //
-//	go run ./bench/cmd/backlogreport [-runs 3] [-benchtime 1s] [-max 1000000] [-shards 8] [-save dir]
+//	go run ./bench/cmd/backlogreport [-runs 3] [-benchtime 1s] [-max 1000000] [-segment 2000] [-save dir]
 //	go run ./bench/cmd/backlogreport file...   # the tables of saved outputs of go test -v
 //
 // -max sets BEANSPIKE_BACKLOG_MAX (10000000 adds the 10M backlog);
-// -shards sets the index records per tube (-bench.shards); -save keeps
+// -segment sets the hints per index segment (-bench.segment); -save keeps
 // each run's output. A backlog the store refused is reported with the
 // number of jobs it took and the error.
 package main
@@ -40,7 +40,7 @@ func main() {
 	runs := flag.Int("runs", 3, "how many times to run the benchmark")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	maxBacklog := flag.String("max", "", "largest backlog (BEANSPIKE_BACKLOG_MAX); empty for the benchmark's default")
-	shards := flag.Int("shards", 0, "index records per tube (-bench.shards); 0 for the backend's default")
+	segment := flag.Int("segment", 0, "hints per index segment (-bench.segment); 0 for the backend's default")
 	save := flag.String("save", "", "directory to keep each run's output in")
 	flag.Parse()
 	var outs []string
@@ -48,7 +48,7 @@ func main() {
 	if flag.NArg() > 0 {
 		outs, err = readFiles(flag.Args())
 	} else {
-		outs, err = runBenchmarks(*runs, *benchtime, *maxBacklog, *shards, *save)
+		outs, err = runBenchmarks(*runs, *benchtime, *maxBacklog, *segment, *save)
 	}
 	if err == nil {
 		err = report(os.Stdout, outs)
@@ -73,7 +73,7 @@ func readFiles(names []string) ([]string, error) {
 
 // runBenchmarks runs the benchmark n times, its output going to stderr as
 // it comes, and returns the outputs.
-func runBenchmarks(n int, benchtime, maxBacklog string, shards int, save string) ([]string, error) {
+func runBenchmarks(n int, benchtime, maxBacklog string, segment int, save string) ([]string, error) {
 	if os.Getenv("AEROSPIKE_HOST") == "" {
 		return nil, errors.New("AEROSPIKE_HOST is not set: the figures are meant for a real server")
 	}
@@ -82,8 +82,8 @@ func runBenchmarks(n int, benchtime, maxBacklog string, shards int, save string)
 	}
 	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkBacklog$", "-benchmem", "-v",
 		"-benchtime", benchtime, "-timeout", "3h", pkg}
-	if shards > 0 {
-		args = append(args, "-args", "-bench.shards="+strconv.Itoa(shards))
+	if segment > 0 {
+		args = append(args, "-args", "-bench.segment="+strconv.Itoa(segment))
 	}
 	env := os.Environ()
 	if maxBacklog != "" {
