@@ -28,7 +28,8 @@
 // wrong one, that make calls all the same; peek amplification without
 // it.
 //
-// Floods are paced (frames at 512 KiB/s, data at 64 MiB/s): fast enough
+// Floods are paced (frames at 512 KiB/s, stream openings at half that,
+// data at 64 MiB/s): fast enough
 // to fill every queue and limit the server keeps for a peer, slow enough
 // that what is measured is the server, not two processors shared between
 // the server, the attacker and the clients. Frames are crafted by package
