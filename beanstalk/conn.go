@@ -97,10 +97,8 @@ func (c *conn) serve() {
 		// sends it: a client that has gone is noticed at the first reply
 		// that cannot be written, and the commands it sent after that
 		// one are not run.
-		if c.w.Buffered() > 0 {
-			if err := c.w.Flush(); err != nil {
-				return
-			}
+		if err := c.w.Flush(); err != nil {
+			return
 		}
 		if c.srv.shuttingDown.Load() && c.r.Buffered() == 0 && !c.holding(time.Now()) {
 			return
@@ -211,10 +209,8 @@ func (c *conn) discard(n int64) error {
 // prepareRead is called before a read that may block: it sends the
 // buffered replies and sets the read deadline.
 func (c *conn) prepareRead() error {
-	if c.w.Buffered() > 0 {
-		if err := c.w.Flush(); err != nil {
-			return err
-		}
+	if err := c.w.Flush(); err != nil {
+		return err
 	}
 	c.arm()
 	return nil

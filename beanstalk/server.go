@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike"
+	"github.com/beanspike/beanspike/internal/lograte"
 )
 
 // DefaultMaxJobSize is the default limit on a put body, in bytes, as
@@ -209,7 +210,10 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 	}()
 
-	var backoff time.Duration
+	var (
+		backoff time.Duration
+		lim     lograte.Limiter
+	)
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -219,7 +223,9 @@ func (s *Server) Serve(l net.Listener) error {
 			var te interface{ Temporary() bool }
 			if errors.As(err, &te) && te.Temporary() {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.cfg.logger.Warn("beanstalk: accept", "err", err, "retry", backoff)
+				if held, ok := lim.Allow(time.Now()); ok {
+					s.cfg.logger.Warn("beanstalk: accept", "err", err, "retry", backoff, "unlogged", held)
+				}
 				select {
 				case <-time.After(backoff):
 				case <-s.drainCtx.Done():
