@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -338,5 +340,292 @@ func TestSampling(t *testing.T) {
 	}
 	if _, err := metrics.New(nil, metrics.WithSampling(0)); !errors.Is(err, beanspike.ErrInvalidArgument) {
 		t.Fatalf("WithSampling(0): %v, want ErrInvalidArgument", err)
+	}
+}
+
+// patterned answers Tubes at once, except that the calls whose number (from
+// 0) is a multiple of every are slow: a workload with a period that a
+// sampler of every so many calls would fall in step with.
+type patterned struct {
+	beanspike.Queue
+	every int
+	calls int
+}
+
+func (q *patterned) Tubes(context.Context) ([]string, error) {
+	if q.calls%q.every == 0 {
+		for t := time.Now(); time.Since(t) < 300*time.Microsecond; {
+		}
+	}
+	q.calls++
+	return nil, nil
+}
+
+// The calls timed are not every so many: a workload whose slow calls come
+// at the sampling's period has them timed in their share, not all or none.
+func TestSamplingPattern(t *testing.T) {
+	for _, every := range []int{2, metrics.DefaultSampling} {
+		reg := prometheus.NewRegistry()
+		m, _ := metrics.New(reg)
+		q := m.Wrap(&patterned{every: every})
+		const n = 3200
+		for range n {
+			if _, err := q.Tubes(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := histogram(t, scrape(t, reg), "beanspike_call_duration_seconds", "tubes")
+		timed := float64(h.GetSampleCount())
+		var fast float64
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() == 250e-6 {
+				fast = float64(b.GetCumulativeCount())
+			}
+		}
+		want := float64(n / metrics.DefaultSampling)
+		if timed < want/2 || timed > want*2 {
+			t.Fatalf("calls timed: %v of %d, want about %v", timed, n, want)
+		}
+		// The slow calls take at least 300µs; some fast ones may too, on
+		// a busy machine, so the bound above is generous.
+		share := (timed - fast) / timed
+		if want := 1 / float64(every); share < want/2 || share > want*2 {
+			t.Errorf("slow calls every %d: %.0f%% of the calls timed are slow, want about %.0f%%", every, 100*share, 100*want)
+		}
+	}
+}
+
+// Calls that fail are timed in their share too.
+func TestSamplingFailures(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := metrics.New(reg, metrics.WithBackend("memory"))
+	root, _ := memory.New()
+	defer root.Close()
+	q := m.Wrap(root)
+	const n = 1600
+	for i := range n {
+		if err := q.Delete(context.Background(), beanspike.ID(i+1)); !errors.Is(err, beanspike.ErrNotFound) {
+			t.Fatalf("Delete of an unknown job: %v", err)
+		}
+	}
+	fams := scrape(t, reg)
+	if got := value(t, fams, "beanspike_call_errors_total", map[string]string{"op": "delete", "kind": "not_found"}); got != n {
+		t.Fatalf("not_found errors: %v, want %d", got, n)
+	}
+	timed := value(t, fams, "beanspike_call_duration_seconds", map[string]string{"op": "delete"})
+	if want := float64(n / metrics.DefaultSampling); timed < want/2 || timed > want*2 {
+		t.Fatalf("failed calls timed: %v of %d, want about %v", timed, n, want)
+	}
+}
+
+// histogram returns the histogram of family name for op.
+func histogram(t *testing.T, fams map[string]*dto.MetricFamily, name, op string) *dto.Histogram {
+	t.Helper()
+	for _, m := range fams[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "op" && l.GetValue() == op {
+				return m.GetHistogram()
+			}
+		}
+	}
+	t.Fatalf("no histogram %s{op=%q}", name, op)
+	return nil
+}
+
+// Queues wrapped by one Metrics, used by goroutines at once, add up.
+func TestConcurrentQueues(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := metrics.New(reg, metrics.WithBackend("memory"), metrics.WithSampling(2))
+	root, _ := memory.New()
+	defer root.Close()
+	ctx := context.Background()
+	const clients, jobs = 4, 200
+	shared := m.Wrap(root)
+	var wg sync.WaitGroup
+	for range clients {
+		c, _ := root.NewClient()
+		q := m.Wrap(c)
+		wg.Go(func() {
+			for j := range jobs {
+				p := q
+				if j%2 == 0 {
+					p = shared
+				}
+				if _, err := p.Put(ctx, "t", []byte("x")); err != nil {
+					t.Error(err)
+					return
+				}
+				job, err := q.Reserve(ctx, "t")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := q.Delete(ctx, job.ID); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fams := scrape(t, reg)
+	const n = clients * jobs
+	for _, op := range []string{"put", "reserve", "delete"} {
+		if got := value(t, fams, "beanspike_calls_total", map[string]string{"op": op}); got != n {
+			t.Errorf("%s calls: %v, want %d", op, got, n)
+		}
+		timed := value(t, fams, "beanspike_call_duration_seconds", map[string]string{"op": op})
+		if timed < n/4 || timed > n {
+			t.Errorf("%s calls timed: %v of %d, want about %d", op, timed, n, n/2)
+		}
+	}
+	for _, ev := range []string{"put", "reserved", "deleted"} {
+		if got := value(t, fams, "beanspike_jobs_total", map[string]string{"event": ev}); got != n {
+			t.Errorf("jobs %s: %v, want %d", ev, got, n)
+		}
+	}
+}
+
+// Jobs put and reserved by batches, reserved and kicked by ID, are counted.
+func TestJobEvents(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := metrics.New(reg, metrics.WithBackend("memory"))
+	root, _ := memory.New()
+	defer root.Close()
+	q := m.Wrap(root)
+	b := q.(beanspike.Batcher)
+	ctx := context.Background()
+	ids, err := b.PutBatch(ctx, []beanspike.PutRequest{{Tube: "t", Body: []byte("a")}, {Tube: "t", Body: []byte("b")}, {Tube: "t", Body: []byte("c")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Put(ctx, "t", []byte("d")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PutBatch(ctx, []beanspike.PutRequest{{Tube: "bad tube name!", Body: []byte("a")}}); err == nil {
+		t.Fatal("PutBatch of an invalid tube succeeded")
+	}
+	jobs, err := b.ReserveBatch(ctx, 2, "t")
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("ReserveBatch: %d jobs, %v", len(jobs), err)
+	}
+	j, err := q.ReserveJob(ctx, ids[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Bury(ctx, j.ID, 0, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.KickJob(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ReserveJob(ctx, ids[0]); !errors.Is(err, beanspike.ErrNotFound) {
+		t.Fatalf("ReserveJob of a reserved job: %v", err)
+	}
+	fams := scrape(t, reg)
+	for ev, want := range map[string]float64{"put": 4, "reserved": 3, "buried": 1, "kicked": 1, "deleted": 0} {
+		if got := value(t, fams, "beanspike_jobs_total", map[string]string{"event": ev}); got != want {
+			t.Errorf("jobs %s: %v, want %v", ev, got, want)
+		}
+	}
+	for op, want := range map[string]float64{"put_batch": 2, "reserve_batch": 1, "reserve_job": 2, "kick_job": 1} {
+		if got := value(t, fams, "beanspike_calls_total", map[string]string{"op": op}); got != want {
+			t.Errorf("%s calls: %v, want %v", op, got, want)
+		}
+	}
+	if got := value(t, fams, "beanspike_call_errors_total", map[string]string{"op": "put_batch", "kind": "invalid_tube"}); got != 1 {
+		t.Errorf("put_batch invalid_tube errors: %v, want 1", got)
+	}
+}
+
+// Every operation, error kind and event is reported from the start, with
+// the types, labels and buckets the package documents.
+func TestFamilies(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := metrics.New(reg, metrics.WithBackend("b"), metrics.WithBuckets(.001, .01, math.Inf(1))); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, reg)
+	const ops, kinds, events = 20, 10, 8
+	for _, c := range []struct {
+		name   string
+		typ    dto.MetricType
+		series int
+		labels string
+	}{
+		{"beanspike_calls_total", dto.MetricType_COUNTER, ops, "backend,op"},
+		{"beanspike_call_errors_total", dto.MetricType_COUNTER, ops * kinds, "backend,kind,op"},
+		{"beanspike_jobs_total", dto.MetricType_COUNTER, events, "backend,event"},
+		{"beanspike_reservations_lapsed_total", dto.MetricType_COUNTER, 1, "backend"},
+		{"beanspike_call_duration_seconds", dto.MetricType_HISTOGRAM, ops, "backend,op"},
+	} {
+		f := fams[c.name]
+		if f == nil {
+			t.Errorf("no %s", c.name)
+			continue
+		}
+		if f.GetType() != c.typ || len(f.GetMetric()) != c.series || f.GetHelp() == "" {
+			t.Errorf("%s: %v, %d series, help %q; want %v, %d series", c.name, f.GetType(), len(f.GetMetric()), f.GetHelp(), c.typ, c.series)
+		}
+		for _, m := range f.GetMetric() {
+			var names []string
+			for _, l := range m.GetLabel() {
+				names = append(names, l.GetName())
+				if l.GetName() == "backend" && l.GetValue() != "b" {
+					t.Errorf("%s: backend %q", c.name, l.GetValue())
+				}
+			}
+			if got := strings.Join(names, ","); got != c.labels {
+				t.Errorf("%s: labels %s, want %s", c.name, got, c.labels)
+			}
+			if h := m.GetHistogram(); h != nil {
+				var bounds []float64
+				for _, b := range h.GetBucket() {
+					bounds = append(bounds, b.GetUpperBound())
+				}
+				if len(bounds) != 3 || bounds[0] != .001 || bounds[1] != .01 || !math.IsInf(bounds[2], 1) {
+					t.Errorf("%s: buckets %v, want [0.001 0.01] and +Inf", c.name, bounds)
+				}
+			}
+		}
+	}
+	for _, b := range [][]float64{{.1, .01}, {.1, .1}, {math.NaN()}} {
+		if _, err := metrics.New(nil, metrics.WithBuckets(b...)); !errors.Is(err, beanspike.ErrInvalidArgument) {
+			t.Errorf("WithBuckets(%v): %v, want ErrInvalidArgument", b, err)
+		}
+	}
+}
+
+// Handler runs are counted by their job's tube, also when the tubes
+// alternate, and a result is reported once it has happened.
+func TestHandlerTubes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := metrics.New(reg)
+	h := m.Handler(beanspike.HandlerFunc(func(_ context.Context, j *beanspike.Job) error {
+		if string(j.Body) == "fail" {
+			return errors.New("fail")
+		}
+		return nil
+	}))
+	runs := []struct{ tube, body string }{{"a", "ok"}, {"a", "ok"}, {"b", "ok"}, {"a", "fail"}, {"b", "ok"}, {"c", "fail"}}
+	for _, r := range runs {
+		_ = h.Handle(context.Background(), &beanspike.Job{ID: 1, Tube: r.tube, Body: []byte(r.body)})
+	}
+	fams := scrape(t, reg)
+	for _, c := range []struct {
+		tube, result string
+		want         float64
+	}{{"a", "done", 2}, {"a", "failed", 1}, {"b", "done", 2}, {"c", "failed", 1}} {
+		if got := value(t, fams, "beanspike_worker_jobs_total", map[string]string{"tube": c.tube, "result": c.result}); got != c.want {
+			t.Errorf("worker_jobs_total{tube=%q,result=%q} = %v, want %v", c.tube, c.result, got, c.want)
+		}
+	}
+	if n := len(fams["beanspike_worker_jobs_total"].GetMetric()); n != 4 {
+		t.Errorf("%d worker_jobs_total series, want 4 (b never failed, c never succeeded)", n)
+	}
+	for tube, want := range map[string]float64{"a": 3, "b": 2, "c": 1} {
+		if got := value(t, fams, "beanspike_worker_handler_duration_seconds", map[string]string{"tube": tube}); got != want {
+			t.Errorf("handler runs of %s timed: %v, want %v", tube, got, want)
+		}
 	}
 }
