@@ -278,6 +278,56 @@ func (q *Queue) insertRec(d *dir, seg int64, hs []hint) *as.BatchWrite {
 	return as.NewBatchWrite(p, q.s.segKey(d.ref, seg), op)
 }
 
+// segGroup is the hints of a call that go into one segment: their
+// positions in the call's list.
+type segGroup struct {
+	d   *dir
+	seg int64
+	at  []int
+}
+
+// groupHints groups hints hs, hint i going into index refs[i], by the
+// segment that the directory (made if need be) sends them to, in the
+// order the groups first appear.
+func (q *Queue) groupHints(ctx context.Context, refs []ixRef, hs []hint) ([]*segGroup, error) {
+	type segRef struct {
+		r   ixRef
+		seg int64
+	}
+	byRef := map[segRef]*segGroup{}
+	dirs := map[ixRef]*dir{}
+	var out []*segGroup
+	for i, h := range hs {
+		r := refs[i]
+		d := dirs[r]
+		if d == nil {
+			var err error
+			if d, err = q.dir(ctx, r, false, true); err != nil {
+				return nil, err
+			}
+			dirs[r] = d
+		}
+		sr := segRef{r, d.segs[d.find(h.key(r.kind))]}
+		g := byRef[sr]
+		if g == nil {
+			g = &segGroup{d: d, seg: sr.seg}
+			byRef[sr] = g
+			out = append(out, g)
+		}
+		g.at = append(g.at, i)
+	}
+	return out, nil
+}
+
+// insertGroup returns the batch record that inserts the hints of g.
+func (q *Queue) insertGroup(g *segGroup, hs []hint) *as.BatchWrite {
+	mine := make([]hint, len(g.at))
+	for k, i := range g.at {
+		mine[k] = hs[i]
+	}
+	return q.insertRec(g.d, g.seg, mine)
+}
+
 // topFence is the upper fence of the last segment of an index: above
 // every key.
 var topFence = string(bytes.Repeat([]byte{0xff}, 21))
@@ -319,7 +369,13 @@ func (q *Queue) insert(ctx context.Context, r ixRef, h hint) error {
 	if err := q.at("insert"); err != nil {
 		return err
 	}
-	for range 12 {
+	b := backoff{h: &q.s.health}
+	for attempt := range 16 {
+		if attempt >= 4 { // others are changing the index: let them finish
+			if err := b.wait(ctx, q.stopCh(), nil); err != nil {
+				return err
+			}
+		}
 		d, err := q.dir(ctx, r, fresh, true)
 		if err != nil {
 			return err
@@ -503,7 +559,13 @@ func keyList(v any) [][]byte {
 // the empty ones away. A missing index has none.
 func (q *Queue) head(ctx context.Context, r ixRef, n int) ([]hint, error) {
 	fresh := false
-	for range 8 {
+	b := backoff{h: &q.s.health}
+	for attempt := range 16 {
+		if attempt >= 4 {
+			if err := b.wait(ctx, q.stopCh(), nil); err != nil {
+				return nil, err
+			}
+		}
 		d, err := q.dir(ctx, r, fresh, false)
 		if err != nil || d == nil {
 			return nil, err

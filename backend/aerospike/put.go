@@ -180,36 +180,18 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 		))
 	}
 	// Hints, grouped by segment.
-	type segRef struct {
-		r   ixRef
-		seg int64
-	}
-	groups := map[segRef][]int{}
-	var order []segRef
-	dirs := map[ixRef]*dir{}
+	refs := make([]ixRef, len(ps))
+	hs := make([]hint, len(ps))
 	for i, p := range ps {
-		r := p.t.ix(p.k)
-		d := dirs[r]
-		if d == nil {
-			var err error
-			if d, err = q.dir(ctx, r, false, true); err != nil {
-				return nil, err
-			}
-			dirs[r] = d
-		}
-		sr := segRef{r, d.segs[d.find(p.h.key(p.k))]}
-		if groups[sr] == nil {
-			order = append(order, sr)
-		}
-		groups[sr] = append(groups[sr], i)
+		refs[i], hs[i] = p.t.ix(p.k), p.h
 	}
-	hintRecs := make([]*as.BatchWrite, len(order))
-	for g, sr := range order {
-		hs := make([]hint, len(groups[sr]))
-		for k, i := range groups[sr] {
-			hs[k] = ps[i].h
-		}
-		hintRecs[g] = q.insertRec(dirs[sr.r], sr.seg, hs)
+	groups, err := q.groupHints(ctx, refs, hs)
+	if err != nil {
+		return nil, err
+	}
+	hintRecs := make([]*as.BatchWrite, len(groups))
+	for g, grp := range groups {
+		hintRecs[g] = q.insertGroup(grp, hs)
 		recs = append(recs, hintRecs[g])
 	}
 	if err := q.at("put"); err != nil {
@@ -248,13 +230,11 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 	}
 	// Hints: a group whose write failed goes again, one hint at a time,
 	// with a fresh directory.
-	for g, sr := range order {
-		br := hintRecs[g].BatchRec()
-		d := dirs[sr.r]
-		if ok, _ := q.inserted(d, sr.seg, br); ok {
+	for g, grp := range groups {
+		if ok, _ := q.inserted(grp.d, grp.seg, hintRecs[g].BatchRec()); ok {
 			continue
 		}
-		for _, i := range groups[sr] {
+		for _, i := range grp.at {
 			if failed >= 0 && i >= failed {
 				continue
 			}

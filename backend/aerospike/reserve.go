@@ -1,6 +1,7 @@
 package aerospike
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -36,7 +37,8 @@ func (s *store) pictureAdd(t *tubeInfo, h hint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pics[t.name]
-	if p == nil || p.ep != t.ep || len(p.hs) == 0 || hintLess(h, p.hs[len(p.hs)-1]) > 0 {
+	// The picture covers the index up to the last hint it read.
+	if p == nil || p.ep != t.ep || p.last == nil || bytes.Compare(h.key(kindReady), p.last) > 0 {
 		return
 	}
 	i, _ := slices.BinarySearchFunc(p.hs, h, hintLess)
@@ -406,16 +408,7 @@ func (q *Queue) claim(ctx context.Context, t *tubeInfo, h hint) (*beanspike.Job,
 		as.ExpEq(as.ExpIntBin(binAt), as.ExpIntVal(h.t)),
 		as.ExpEq(as.ExpIntBin(binPri), as.ExpIntVal(int64(h.pri))),
 	)
-	ops := []*as.Operation{
-		as.PutOp(as.NewBin(binState, int(beanspike.Reserved))),
-		as.PutOp(as.NewBin(binAt, deadline)),
-		as.PutOp(as.NewBin(binLease, deadline)),
-		as.PutOp(as.NewBin(binOwner1, q.owner[0])),
-		as.PutOp(as.NewBin(binOwner2, q.owner[1])),
-		as.AddOp(as.NewBin(binReserves, 1)),
-		as.PutOp(as.NewBin(binChanged, now)),
-		as.GetOp(),
-	}
+	ops := append(q.reserveOps(deadline, now), as.GetOp())
 	if err := q.at("claim"); err != nil {
 		return nil, err
 	}
@@ -479,6 +472,20 @@ func (q *Queue) claim(ctx context.Context, t *tubeInfo, h hint) (*beanspike.Job,
 		TTR:      dur(j.ttr),
 		Reserves: j.reserves,
 	}, nil
+}
+
+// reserveOps are the writes that make a job record reserved by q until
+// deadline, at now.
+func (q *Queue) reserveOps(deadline, now int64) []*as.Operation {
+	return []*as.Operation{
+		as.PutOp(as.NewBin(binState, int(beanspike.Reserved))),
+		as.PutOp(as.NewBin(binAt, deadline)),
+		as.PutOp(as.NewBin(binLease, deadline)),
+		as.PutOp(as.NewBin(binOwner1, q.owner[0])),
+		as.PutOp(as.NewBin(binOwner2, q.owner[1])),
+		as.AddOp(as.NewBin(binReserves, 1)),
+		as.PutOp(as.NewBin(binChanged, now)),
+	}
 }
 
 // lostRace notes a claim that found its job not as its hint said, and has
@@ -613,15 +620,7 @@ func (q *Queue) ReserveJob(ctx context.Context, id beanspike.ID) (*beanspike.Job
 			return nil, err
 		}
 		deadline := after(now, time.Duration(j.ttr))
-		ops := []*as.Operation{
-			as.PutOp(as.NewBin(binState, int(beanspike.Reserved))),
-			as.PutOp(as.NewBin(binAt, deadline)),
-			as.PutOp(as.NewBin(binLease, deadline)),
-			as.PutOp(as.NewBin(binOwner1, q.owner[0])),
-			as.PutOp(as.NewBin(binOwner2, q.owner[1])),
-			as.AddOp(as.NewBin(binReserves, 1)),
-			as.PutOp(as.NewBin(binChanged, now)),
-		}
+		ops := q.reserveOps(deadline, now)
 		if j.state == beanspike.Reserved { // lapsed
 			ops = append(ops, as.AddOp(as.NewBin(binTimeouts, 1)))
 		}

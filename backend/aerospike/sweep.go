@@ -504,44 +504,24 @@ func (q *Queue) fileAll(ctx context.Context, ms []pendingMove) map[int]bool {
 	if len(ms) == 0 {
 		return filed
 	}
-	type segRef struct {
-		r   ixRef
-		seg int64
-	}
-	groups := map[segRef][]int{}
-	var order []segRef
-	dirs := map[ixRef]*dir{}
+	refs := make([]ixRef, len(ms))
+	hs := make([]hint, len(ms))
 	for i, m := range ms {
-		d := dirs[m.to]
-		if d == nil {
-			var err error
-			if d, err = q.dir(ctx, m.to, false, true); err != nil || d == nil {
-				continue
-			}
-			dirs[m.to] = d
-		}
-		sr := segRef{m.to, d.segs[d.find(m.h.key(m.to.kind))]}
-		if groups[sr] == nil {
-			order = append(order, sr)
-		}
-		groups[sr] = append(groups[sr], i)
+		refs[i], hs[i] = m.to, m.h
 	}
-	recs := make([]as.BatchRecordIfc, len(order))
-	for g, sr := range order {
-		hs := make([]hint, len(groups[sr]))
-		for k, i := range groups[sr] {
-			hs[k] = ms[i].h
-		}
-		recs[g] = q.insertRec(dirs[sr.r], sr.seg, hs)
+	groups, err := q.groupHints(ctx, refs, hs)
+	if err != nil {
+		return filed
+	}
+	recs := make([]as.BatchRecordIfc, len(groups))
+	for g, grp := range groups {
+		recs[g] = q.insertGroup(grp, hs)
 	}
 	q.batch(ctx, recs)
-	for g, sr := range order {
-		ok, _ := q.inserted(dirs[sr.r], sr.seg, recs[g].BatchRec())
-		for _, i := range groups[sr] {
-			if !ok {
-				ok = q.insert(ctx, ms[i].to, ms[i].h) == nil
-			}
-			filed[i] = ok
+	for g, grp := range groups {
+		ok, _ := q.inserted(grp.d, grp.seg, recs[g].BatchRec())
+		for _, i := range grp.at {
+			filed[i] = ok || q.insert(ctx, ms[i].to, ms[i].h) == nil
 		}
 	}
 	return filed

@@ -46,7 +46,9 @@ func (q *Queue) tube(ctx context.Context, name string, maxAge int64, create bool
 	s.mu.Lock()
 	t := s.tubes[name]
 	s.mu.Unlock()
-	if t != nil && now-t.read <= maxAge && (t.exists() || !create) {
+	// A tube seen missing is read again after tubeFresh whatever maxAge
+	// says: it may have been made since.
+	if t != nil && (t.exists() && now-t.read <= maxAge || !t.exists() && !create && now-t.read <= min(maxAge, tubeFresh)) {
 		return t, nil
 	}
 	for range 8 {
