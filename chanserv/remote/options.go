@@ -37,6 +37,16 @@ const (
 	// DefaultMaxReserveTubes is the most tubes one Reserve call may
 	// watch on a server.
 	DefaultMaxReserveTubes = 1000
+	// DefaultMaxSessionReplyBytes is how many bytes of replies carrying
+	// jobs one session of a server may hold at once: 8 MiB, seven
+	// replies of a job of 1 MiB.
+	DefaultMaxSessionReplyBytes = 8 << 20
+	// DefaultMaxReplyBytes is how many bytes of replies carrying jobs
+	// all the sessions of a server may hold at once: 256 MiB.
+	DefaultMaxReplyBytes = 256 << 20
+	// DefaultReplyTimeout is how long a server waits for a client to
+	// take a frame of a reply before it ends the session.
+	DefaultReplyTimeout = 30 * time.Second
 )
 
 // ErrInvalidOption means an option was out of range. Nothing was made.
@@ -60,6 +70,10 @@ type config struct {
 	maxTubes    int
 	token       string
 	checkToken  func(string) bool
+
+	// The bytes of replies one session, and all, may hold.
+	maxSessionReplyBytes, maxReplyBytes int
+	replyTimeout                        time.Duration
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -73,6 +87,10 @@ func newConfig(opts []Option) (config, error) {
 		logger:      slog.New(slog.DiscardHandler),
 		maxBatch:    DefaultMaxReserveBatch,
 		maxTubes:    DefaultMaxReserveTubes,
+
+		maxSessionReplyBytes: DefaultMaxSessionReplyBytes,
+		maxReplyBytes:        DefaultMaxReplyBytes,
+		replyTimeout:         DefaultReplyTimeout,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -219,6 +237,46 @@ func WithMaxReserve(batch, tubes int) Option {
 			return fmt.Errorf("%w: max reserve batch %d, tubes %d", ErrInvalidOption, batch, tubes)
 		}
 		c.maxBatch, c.maxTubes = batch, tubes
+		return nil
+	}
+}
+
+// WithMaxReplyBytes bounds, on a server, the bytes of replies carrying
+// jobs held at once: by one session, and by all of them. A call that
+// returns jobs (Reserve, ReserveJob, Peek and the like) takes, before the
+// store is called, what its reply may need — the store's body limit
+// ([beanspike.BodyLimiter]) per job, or the server's frame limit
+// ([WithMaxFrameSize]) for a store that does not say — and gives it back
+// once the reply is written. When either budget is spent, such calls
+// wait: a session whose replies are not read is read no further. A
+// ReserveBatch gets the jobs the budgets have room for, at least one, so
+// that small jobs come in large batches, large ones in small. A reply
+// longer than a budget takes all of it. Keep session well below server,
+// so that a few sessions that do not read cannot hold all of it; the
+// reply timeout ([WithReplyTimeout]) ends those. session must be at
+// least 1 and at most server. Server. Defaults to
+// [DefaultMaxSessionReplyBytes] and [DefaultMaxReplyBytes].
+func WithMaxReplyBytes(session, server int) Option {
+	return func(c *config) error {
+		if session < 1 || server < session {
+			return fmt.Errorf("%w: max reply bytes %d per session, %d in all", ErrInvalidOption, session, server)
+		}
+		c.maxSessionReplyBytes, c.maxReplyBytes = session, server
+		return nil
+	}
+}
+
+// WithReplyTimeout sets how long a server waits for a client to take a
+// frame of a reply: a session whose client has taken none for d is
+// ended, as if the client had gone, so that the replies it held, and the
+// jobs it reserved, are freed. It must be at least 1ms. Server. Defaults
+// to [DefaultReplyTimeout].
+func WithReplyTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("%w: reply timeout %v is under 1ms", ErrInvalidOption, d)
+		}
+		c.replyTimeout = d
 		return nil
 	}
 }

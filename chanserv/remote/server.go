@@ -1,10 +1,12 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +23,24 @@ import (
 // dies — the server closes that Queue client, so the reservations return
 // to ready at once instead of when their TTR lapses.
 //
+// A reply that carries a job holds a copy of its body until it is
+// written, and a client that reads no replies would have the server hold
+// one for each call it makes. So the bytes of replies held at once are
+// bounded, per session and for the whole server ([WithMaxReplyBytes]):
+// a call that returns jobs (a Reserve, a ReserveJob, a Peek) takes what
+// its reply may need — the store's body limit per job — before the store
+// is called, and gives it back once the reply is written. A session over
+// its budget is read no further until its replies are taken. A Reserve
+// waits for a job holding none of the budget, and hands a job back to
+// ready rather than hold it while it waits for room. A session whose client
+// takes no reply frame for the reply timeout ([WithReplyTimeout]) is
+// ended, which frees what it held.
+//
 // Its methods are safe for concurrent use.
 type Server struct {
 	newClient func() (beanspike.Queue, error)
 	cfg       config
+	budget    *budget // the bytes of replies all sessions hold
 
 	mu       sync.Mutex
 	closing  bool
@@ -69,7 +85,7 @@ func NewServer(newClient func() (beanspike.Queue, error), opts ...Option) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	return &Server{newClient: newClient, cfg: cfg, sessions: make(map[*session]struct{})}, nil
+	return &Server{newClient: newClient, cfg: cfg, budget: newBudget(int64(cfg.maxReplyBytes)), sessions: make(map[*session]struct{})}, nil
 }
 
 // Listen binds service on mpx and serves clients on it in the background
@@ -158,11 +174,18 @@ const (
 type session struct {
 	s        *Server
 	q        beanspike.Queue
+	peer     net.Addr
 	version  byte // of the client
 	maxFrame int  // the longest frame the client accepts
 
-	outMu sync.Mutex            // serialises the replies
-	out   chanserv.SourceWriter // the reply stream
+	budget *budget // the bytes of replies the session holds
+	perJob int64   // what a reply takes per job it may carry
+
+	outMu   sync.Mutex            // serialises the replies
+	out     chanserv.SourceWriter // the reply stream
+	writing atomic.Int64          // when the frame being written began, in Unix nanoseconds; 0 if none
+	watchMu sync.Mutex
+	watch   *time.Timer // checks that the frames written are taken
 
 	ctx        context.Context // the session's; cancelled when it ends
 	cancel     context.CancelFunc
@@ -192,6 +215,8 @@ type task struct {
 	code   byte
 	id     uint64
 	d      dec
+	charge charge // the reply bytes taken for it
+	jobs   int    // for a Reserve poll, the most jobs the charge covers
 }
 
 // op is one call in flight.
@@ -247,7 +272,8 @@ func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanser
 	if err != nil {
 		return fmt.Errorf("remote: new client of the store: %w", err)
 	}
-	ss := &session{s: s, q: q, version: v, maxFrame: maxFrame, ops: make(map[uint64]*op), work: make(chan task), stopIdle: make(chan struct{})}
+	ss := &session{s: s, q: q, peer: req.RemoteAddr, version: v, maxFrame: maxFrame, ops: make(map[uint64]*op), work: make(chan task), stopIdle: make(chan struct{})}
+	ss.budget = newBudget(int64(s.cfg.maxSessionReplyBytes))
 	ss.ctx, ss.cancel = context.WithCancel(ctx)
 	defer ss.cancel()
 	rctx, rcancel := context.WithCancel(ss.ctx)
@@ -273,11 +299,17 @@ func (s *Server) ServeChan(ctx context.Context, req *chanserv.Request, w chanser
 	if l, ok := q.(beanspike.BodyLimiter); ok {
 		maxBody = l.MaxBodySize()
 	}
+	// A store that does not say its limit holds no longer bodies than
+	// this server takes in a call, unless they were put some other way:
+	// a reply found longer is counted for what it is (see resize).
+	ss.perJob = replyCost(cmp.Or(maxBody, s.cfg.maxFrame))
 	ss.out, err = w.NewSource(ss.ctx, appendHello(nil, v, s.cfg.maxFrame, maxBody))
 	if err != nil {
 		q.Close()
 		return err
 	}
+	ss.startWatch()
+	defer ss.stopWatch()
 
 	why := ss.loop(rctx, req)
 	ss.stop(why)
@@ -321,16 +353,49 @@ func (ss *session) loop(ctx context.Context, req *chanserv.Request) int {
 		case opClose:
 			return stopClient
 		}
-		ss.start(code, id, d)
+		// The reply bytes of a call that does not wait are taken before
+		// it starts: a session over its budget is read no further.
+		t := task{code: code, id: id, d: d}
+		if n, jobs := ss.replyBound(code, d); n > 0 {
+			c, err := ss.acquire(ctx, n)
+			if err != nil {
+				return stopClient // the session's stop, recorded already
+			}
+			t.charge, t.jobs = c, jobs
+		}
+		ss.start(t)
 	}
 }
 
+// replyBound returns what the reply to a call that returns jobs without
+// waiting for one may take, and, for a Reserve poll, the most jobs that
+// covers: as many as asked for, if the budgets can hold them, else as
+// many as they can, at least one. It returns 0 for the other calls: those
+// whose replies carry no job, and a Reserve that may wait, which takes
+// its bytes as the job comes (see reserveWait).
+func (ss *session) replyBound(code byte, d dec) (int64, int) {
+	switch code {
+	case opPeek, opPeekReady, opPeekDelayed, opPeekBuried, opReserveJob:
+		return ss.perJob, 1
+	case opReserve:
+		n := d.uvarint()
+		if f := d.byte(); d.err != nil || f&flagPoll == 0 {
+			return 0, 0
+		}
+		fit := max(min(ss.budget.max, ss.s.budget.max)/ss.perJob, 1)
+		k := int(max(min(n, uint64(ss.s.cfg.maxBatch), uint64(fit)), 1))
+		return int64(k) * ss.perJob, k
+	}
+	return 0, 0
+}
+
 // start runs one call in its own goroutine.
-func (ss *session) start(code byte, id uint64, d dec) {
+func (ss *session) start(t task) {
 	var (
 		ctx    context.Context
 		cancel context.CancelFunc
 	)
+	code, id, d := t.code, t.id, t.d
 	blocking := code == opReserve
 	if blocking && peekPoll(d) {
 		// A poll runs with a done context: it takes a ready job or
@@ -345,6 +410,7 @@ func (ss *session) start(code byte, id uint64, d dec) {
 	if ss.ops[id] != nil || len(ss.ops) >= ss.s.cfg.maxInFlight {
 		ss.mu.Unlock()
 		cancel()
+		ss.release(t.charge)
 		err := fmt.Errorf("%w: call %d refused: %d calls in flight or a duplicate id", beanspike.ErrUnavailable, id, ss.s.cfg.maxInFlight)
 		ss.sendError(ctx, id, err)
 		return
@@ -352,7 +418,7 @@ func (ss *session) start(code byte, id uint64, d dec) {
 	ss.ops[id] = &op{cancel: cancel, blocking: blocking}
 	ss.running.Add(1)
 	ss.mu.Unlock()
-	t := task{ctx: ctx, cancel: cancel, code: code, id: id, d: d}
+	t.ctx, t.cancel = ctx, cancel
 	select {
 	case ss.work <- t:
 	default:
@@ -366,7 +432,7 @@ func (ss *session) start(code byte, id uint64, d dec) {
 func (ss *session) worker(t task) {
 	defer ss.workers.Done()
 	for {
-		ss.serve(t.ctx, t.code, t.id, &t.d)
+		ss.serve(&t)
 		ss.mu.Lock()
 		delete(ss.ops, t.id)
 		ss.mu.Unlock()
@@ -393,11 +459,14 @@ func peekPoll(d dec) bool {
 }
 
 // serve runs one call and sends its reply.
-func (ss *session) serve(ctx context.Context, code byte, id uint64, d *dec) {
+func (ss *session) serve(t *task) {
+	ctx, code, id, d := t.ctx, t.code, t.id, &t.d
 	if code == opReserve {
-		ss.serveReserve(ctx, id, d)
+		ss.serveReserve(t)
 		return
 	}
+	c := t.charge
+	defer func() { ss.release(c) }() // once the reply is written
 	q := ss.q
 	var (
 		b   = appendHeader(make([]byte, 0, 64), id, codeOK)
@@ -540,11 +609,14 @@ func (ss *session) serve(ctx context.Context, code byte, id uint64, d *dec) {
 		err = fmt.Errorf("%w: call %d: %v", beanspike.ErrInvalidArgument, id, err)
 	}
 	if err != nil {
+		ss.release(c)
+		c = charge{}
 		ss.sendError(ctx, id, err)
 		return
 	}
 	var body []byte
 	if job != nil {
+		ss.resize(&c, replyCost(len(job.Body)))
 		b = appendJob(b, job)
 		if len(job.Body) > inlineMax {
 			body = job.Body
@@ -567,15 +639,20 @@ func (ss *session) sendError(ctx context.Context, id uint64, err error) {
 
 // serveReserve runs a Reserve of up to max jobs and sends one source per
 // job, the last one flagged.
-func (ss *session) serveReserve(ctx context.Context, id uint64, d *dec) {
+func (ss *session) serveReserve(t *task) {
+	ctx, id, d := t.ctx, t.id, &t.d
+	c := t.charge
+	defer func() { ss.release(c) }() // what the replies not written hold
 	n := d.uvarint()
-	d.byte() // flags, read by start
+	poll := d.byte()&flagPoll != 0
 	count := d.count(1)
 	var (
 		jobs []*beanspike.Job
 		err  error
 	)
 	if count > ss.s.cfg.maxTubes {
+		ss.release(c)
+		c = charge{}
 		ss.sendError(ctx, id, fmt.Errorf("%w: Reserve on %d tubes, more than this server's %d", beanspike.ErrInvalidArgument, count, ss.s.cfg.maxTubes))
 		return
 	}
@@ -587,22 +664,31 @@ func (ss *session) serveReserve(ctx context.Context, id uint64, d *dec) {
 		switch {
 		case n > uint64(ss.s.cfg.maxBatch):
 			err = fmt.Errorf("%w: batch of %d jobs, more than this server's %d", beanspike.ErrInvalidArgument, n, ss.s.cfg.maxBatch)
-		case n == 1:
-			var j *beanspike.Job
-			if j, err = ss.q.Reserve(ctx, tubes...); err == nil {
-				jobs = []*beanspike.Job{j}
+		case n == 0:
+			err = fmt.Errorf("%w: batch size 0 is not positive", beanspike.ErrInvalidArgument)
+		case poll:
+			// The bytes were taken for t.jobs jobs; more follow if
+			// those are short and the budgets have room.
+			if jobs, err = ss.reserveReady(ctx, min(int(n), t.jobs), tubes); err == nil {
+				ss.resize(&c, jobsCost(jobs))
+				jobs, c = ss.fill(ctx, jobs, c, int(n), tubes)
 			}
 		default:
-			jobs, err = beanspike.ReserveBatch(ctx, ss.q, int(n), tubes...)
+			var more charge
+			jobs, more, err = ss.reserveWait(ctx, int(n), tubes)
+			c = c.plus(more)
 		}
 	}
 	if errors.Is(err, errMalformed) {
 		err = fmt.Errorf("%w: call %d: %v", beanspike.ErrInvalidArgument, id, err)
 	}
 	if err != nil {
+		ss.release(c)
+		c = charge{}
 		ss.sendError(ctx, id, err)
 		return
 	}
+	ss.resize(&c, jobsCost(jobs))
 	for i, j := range jobs {
 		b := appendHeader(make([]byte, 0, 64+min(len(j.Body), inlineMax)), id, codeOK)
 		more := byte(0)
@@ -622,7 +708,110 @@ func (ss *session) serveReserve(ctx context.Context, id uint64, d *dec) {
 			ss.undeliverable(jobs[i:], err)
 			return
 		}
+		// This job's reply is written: what it held is free.
+		sent := replyCost(len(j.Body))
+		part := charge{min(sent, c.session), min(sent, c.server)}
+		ss.release(part)
+		c = c.minus(part)
 	}
+}
+
+// reserveReady reserves up to n ready jobs of tubes without waiting: a
+// Reserve poll, whose reply bytes were taken for n jobs. ctx is done.
+func (ss *session) reserveReady(ctx context.Context, n int, tubes []string) ([]*beanspike.Job, error) {
+	if n == 1 {
+		j, err := ss.q.Reserve(ctx, tubes...)
+		if err != nil {
+			return nil, err
+		}
+		return []*beanspike.Job{j}, nil
+	}
+	return beanspike.ReserveBatch(ctx, ss.q, n, tubes...)
+}
+
+// jobsCost is what replies carrying jobs are counted for.
+func jobsCost(jobs []*beanspike.Job) int64 {
+	n := int64(0)
+	for _, j := range jobs {
+		n += replyCost(len(j.Body))
+	}
+	return n
+}
+
+// fill adds to jobs, which c covers, ready jobs of tubes up to n in all,
+// as long as the budgets have room for them now, and returns them with
+// what they take. It asks the store for as many as the room free can
+// hold should each be of the largest body; as replies carrying small
+// jobs take little of it, it asks again while jobs come. poll is done.
+func (ss *session) fill(poll context.Context, jobs []*beanspike.Job, c charge, n int, tubes []string) ([]*beanspike.Job, charge) {
+	for len(jobs) < n {
+		k, more := ss.tryAcquireUnits(int64(n-len(jobs)), ss.perJob)
+		if k == 0 {
+			break
+		}
+		got, err := ss.reserveReady(poll, int(k), tubes)
+		if err != nil {
+			ss.release(more)
+			break
+		}
+		ss.resize(&more, jobsCost(got))
+		jobs, c = append(jobs, got...), c.plus(more)
+		if len(got) < int(k) {
+			break // no more ready
+		}
+	}
+	return jobs, c
+}
+
+// errNoRoom is why a job reserved while a session's reply budget, or the
+// server's, was spent goes back to ready.
+var errNoRoom = errors.New("remote: no room for the reply; the job goes back to ready until there is")
+
+// reserveWait reserves up to n jobs of tubes, waiting until one is
+// ready, and returns them with the reply bytes it took for them. It waits
+// for a job holding no budget, so that sessions waiting for jobs do not
+// keep the budget from the calls of others; and it never holds a job
+// while it waits for budget: it waits for room before it waits for a job,
+// and should the room be gone when a job comes, it hands the job back to
+// ready, waits for room, then takes a ready job, if there still is one,
+// with the room already taken. The jobs after the first are those ready
+// at once that the room free then can hold (see fill).
+func (ss *session) reserveWait(ctx context.Context, n int, tubes []string) ([]*beanspike.Job, charge, error) {
+	q := ss.q
+	poll, cancel := context.WithCancel(ctx)
+	cancel()
+	var (
+		j *beanspike.Job
+		c charge
+	)
+	for j == nil {
+		room, err := ss.acquire(ctx, ss.perJob)
+		if err != nil {
+			return nil, charge{}, err
+		}
+		ss.release(room)
+		if j, err = q.Reserve(ctx, tubes...); err != nil {
+			return nil, charge{}, err
+		}
+		var ok bool
+		if c, ok = ss.tryAcquire(replyCost(len(j.Body))); ok {
+			break
+		}
+		ss.undeliverable([]*beanspike.Job{j}, errNoRoom)
+		if c, err = ss.acquire(ctx, ss.perJob); err != nil {
+			return nil, charge{}, err
+		}
+		if j, err = q.Reserve(poll, tubes...); err != nil {
+			ss.release(c)
+			if ctx.Err() != nil || !isContextErr(err) {
+				return nil, charge{}, err
+			}
+			j = nil // taken by another meanwhile: wait again
+		}
+	}
+	ss.resize(&c, replyCost(len(j.Body)))
+	jobs, c := ss.fill(poll, []*beanspike.Job{j}, c, n, tubes)
+	return jobs, c, nil
 }
 
 // wireErr is the error a call's reply reports: a context error that the
@@ -700,10 +889,48 @@ func (ss *session) writeChunks(ctx context.Context, p []byte, chunk int) error {
 
 // write writes one frame of a reply; a failure ends the session.
 func (ss *session) write(ctx context.Context, p []byte) error {
-	if err := ss.out.WriteFrame(ctx, p); err != nil {
+	ss.writing.Store(time.Now().UnixNano())
+	err := ss.out.WriteFrame(ctx, p)
+	ss.writing.Store(0)
+	if err != nil {
 		ss.s.cfg.logger.Debug("remote: reply not sent; ending the session", "err", err)
 		ss.stop(stopClient)
 		return err
 	}
 	return nil
+}
+
+// startWatch starts checking, every quarter of the reply timeout, that
+// the client takes the frames written to it: a session whose client has
+// taken none for the reply timeout is ended, which frees the replies it
+// held and its other calls' share of the budgets.
+func (ss *session) startWatch() {
+	every := max(ss.s.cfg.replyTimeout/4, time.Millisecond)
+	ss.watchMu.Lock()
+	ss.watch = time.AfterFunc(every, func() { ss.checkWrites(every) })
+	ss.watchMu.Unlock()
+}
+
+// stopWatch stops the checks.
+func (ss *session) stopWatch() {
+	ss.watchMu.Lock()
+	ss.watch.Stop()
+	ss.watch = nil
+	ss.watchMu.Unlock()
+}
+
+// checkWrites ends the session if the frame being written has waited
+// for the client for the reply timeout, and checks again after every
+// otherwise.
+func (ss *session) checkWrites(every time.Duration) {
+	if at := ss.writing.Load(); at != 0 && time.Since(time.Unix(0, at)) >= ss.s.cfg.replyTimeout {
+		ss.s.warn("remote: replies not taken; ending the session", "peer", ss.peer, "timeout", ss.s.cfg.replyTimeout)
+		ss.stop(stopClient)
+		return
+	}
+	ss.watchMu.Lock()
+	if ss.watch != nil {
+		ss.watch.Reset(every)
+	}
+	ss.watchMu.Unlock()
 }
