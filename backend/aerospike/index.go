@@ -344,10 +344,18 @@ func (q *Queue) inserted(d *dir, seg int64, br *as.BatchRecord) (ok, stale bool)
 		case !ok || int(n) <= q.s.cfg.segSize:
 		case int(n) > q.s.cfg.segSize*3/2:
 			// Far over: split before more goes in, so that the segment
-			// stays well within the record size limit. (The segment's
-			// lock keeps splits from running twice.)
+			// stays well within the record size limit; if another split
+			// holds the segment's lock, wait for it.
 			ctx, cancel := context.WithTimeout(q.s.bgCtx, 2*q.s.cfg.timeout)
-			_ = q.splitNow(ctx, d.ref, seg, int(n))
+			b := backoff{h: &q.s.health}
+			for ctx.Err() == nil {
+				if locked, _ := q.splitNow(ctx, d.ref, seg, int(n)); !locked {
+					break
+				}
+				if b.wait(ctx, q.stopCh(), nil) != nil || b.n >= 8 {
+					break
+				}
+			}
 			cancel()
 		default:
 			q.split(d.ref, seg, int(n))
@@ -631,7 +639,7 @@ func (q *Queue) split(r ixRef, seg int64, n int) {
 	}
 	q.s.later(func(ctx context.Context) {
 		defer q.s.endWork(r, seg)
-		_ = q.splitNow(ctx, r, seg, n)
+		_, _ = q.splitNow(ctx, r, seg, n)
 	})
 }
 
@@ -645,14 +653,14 @@ const lockTTL = int64(10e9)
 // directory and takes them out of seg. A crash before the fence was
 // lowered leaves an unreferenced segment; after it, a split that the
 // next insert refused by seg finishes.
-func (q *Queue) splitNow(ctx context.Context, r ixRef, seg int64, n int) error {
+func (q *Queue) splitNow(ctx context.Context, r ixRef, seg int64, n int) (busy bool, err error) {
 	d, err := q.dir(ctx, r, true, false)
 	if err != nil || d == nil {
-		return err
+		return false, err
 	}
 	p := d.pos(seg)
 	if p < 0 {
-		return nil
+		return false, nil
 	}
 	// The last segment takes appends: keep most of it, so that segments
 	// behind the tail stay full.
@@ -688,10 +696,13 @@ func (q *Queue) splitNow(ctx context.Context, r ixRef, seg int64, n int) error {
 		return nil
 	})
 	if err != nil {
-		if c := resultCode(err); c == types.FILTERED_OUT || c == types.KEY_NOT_FOUND_ERROR {
-			return nil
+		switch resultCode(err) {
+		case types.FILTERED_OUT:
+			return true, nil // locked, split, sealed or gone: busy
+		case types.KEY_NOT_FOUND_ERROR:
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 	unlock := func() {
 		_ = q.retry(ctx, func() error {
@@ -706,18 +717,18 @@ func (q *Queue) splitNow(ctx context.Context, r ixRef, seg int64, n int) error {
 	}
 	if m == nil || bytes.Compare(m, d.fences[p]) <= 0 || string(m) >= hi {
 		unlock()
-		return nil
+		return false, nil
 	}
 	if err := q.at("split-new"); err != nil {
-		return err
+		return false, err
 	}
 	nseg := newSegNo()
 	if err := q.createSegment(ctx, r, nseg, hi); err != nil {
 		unlock()
-		return err
+		return false, err
 	}
 	if err := q.at("split-fence"); err != nil {
-		return err
+		return false, err
 	}
 	err = q.retry(ctx, func() error {
 		wp := q.writePolicy(ctx, as.ExpEq(as.ExpIntBin(binLock), as.ExpIntVal(now)))
@@ -729,12 +740,12 @@ func (q *Queue) splitNow(ctx context.Context, r ixRef, seg int64, n int) error {
 	if err != nil {
 		q.deleteSegments(r, nseg)
 		if c := resultCode(err); c == types.FILTERED_OUT || c == types.KEY_NOT_FOUND_ERROR {
-			return nil // the lock ran out: someone else splits it
+			return false, nil // the lock ran out: someone else splits it
 		}
 		unlock()
-		return err
+		return false, err
 	}
-	return q.finishSplit(ctx, r, seg)
+	return false, q.finishSplit(ctx, r, seg)
 }
 
 // finishSplit finishes a split of seg whose upper fence was lowered: it
@@ -788,11 +799,11 @@ func (q *Queue) finishSplit(ctx context.Context, r ixRef, seg int64) error {
 		return err
 	}
 	fence := []byte(hi)
-	if _, err := q.editDir(ctx, r, func(d *dir) ([]*as.Operation, bool) {
+	if _, err := q.editDir(ctx, r, func(d *dir) ([]fenceEdit, bool) {
 		if d.pos(nseg) >= 0 || d.pos(seg) < 0 {
 			return nil, false
 		}
-		return []*as.Operation{as.MapPutOp(dirMapPolicy, binFences, fence, nseg)}, true
+		return []fenceEdit{{fence, nseg}}, true
 	}); err != nil {
 		return err
 	}
@@ -865,19 +876,35 @@ func (q *Queue) fixSegment(ctx context.Context, r ixRef, seg int64, key []byte) 
 	})
 }
 
-// editDir applies the operations that edit returns for the directory of
-// r as last read, under a generation check, reading it again and
-// retrying when another client changed it meanwhile. edit returns false
-// to make no change.
-func (q *Queue) editDir(ctx context.Context, r ixRef, edit func(*dir) ([]*as.Operation, bool)) (bool, error) {
+// fenceEdit is a change to a directory: fence now names segment seg, or
+// with seg 0 is removed.
+type fenceEdit struct {
+	fence []byte
+	seg   int64
+}
+
+// editDir applies the changes that edit returns for the directory of r
+// as last read, under a generation check, reading it again and retrying
+// when another client changed it meanwhile. edit returns false to make
+// no change. The process's copy of the directory is changed the same
+// way, so that it need not read the directory again.
+func (q *Queue) editDir(ctx context.Context, r ixRef, edit func(*dir) ([]fenceEdit, bool)) (bool, error) {
 	for range 16 {
 		d, err := q.dir(ctx, r, true, false)
 		if err != nil || d == nil {
 			return false, err
 		}
-		ops, ok := edit(d)
+		edits, ok := edit(d)
 		if !ok {
 			return false, nil
+		}
+		ops := make([]*as.Operation, len(edits))
+		for i, e := range edits {
+			if e.seg == 0 {
+				ops[i] = as.MapRemoveByKeyOp(binFences, e.fence, as.MapReturnType.NONE)
+			} else {
+				ops[i] = as.MapPutOp(dirMapPolicy, binFences, e.fence, e.seg)
+			}
 		}
 		wp := q.writePolicy(ctx, nil)
 		wp.RecordExistsAction = as.UPDATE_ONLY
@@ -886,7 +913,7 @@ func (q *Queue) editDir(ctx context.Context, r ixRef, edit func(*dir) ([]*as.Ope
 		_, err = q.s.client.Operate(wp, q.s.dirKey(r), ops...)
 		switch c := resultCode(err); {
 		case err == nil:
-			q.s.dropDir(r)
+			q.s.setDir(d.with(edits))
 			return true, nil
 		case c == types.GENERATION_ERROR || c == types.KEY_NOT_FOUND_ERROR:
 			continue
@@ -900,6 +927,32 @@ func (q *Queue) editDir(ctx context.Context, r ixRef, edit func(*dir) ([]*as.Ope
 		}
 	}
 	return false, errUnavailable("index of tube %q keeps changing", r.tube)
+}
+
+// with returns a copy of d with edits applied, one generation on.
+func (d *dir) with(edits []fenceEdit) *dir {
+	m := make(map[string]int64, len(d.fences)+1)
+	for i, f := range d.fences {
+		m[string(f)] = d.segs[i]
+	}
+	for _, e := range edits {
+		if e.seg == 0 {
+			delete(m, string(e.fence))
+		} else {
+			m[string(e.fence)] = e.seg
+		}
+	}
+	nd := &dir{ref: d.ref, gen: d.gen + 1}
+	keys := make([]string, 0, len(m))
+	for f := range m {
+		keys = append(keys, f)
+	}
+	slices.Sort(keys)
+	for _, f := range keys {
+		nd.fences = append(nd.fences, []byte(f))
+		nd.segs = append(nd.segs, m[f])
+	}
+	return nd
 }
 
 // merge takes segment seg of r, found empty, out of its index in the
@@ -952,7 +1005,7 @@ func (q *Queue) mergeNow(ctx context.Context, r ixRef, seg int64) error {
 func (q *Queue) finishMergeNow(ctx context.Context, r ixRef, seg int64) error {
 	fresh := int64(0)
 	var prev int64
-	_, err := q.editDir(ctx, r, func(d *dir) ([]*as.Operation, bool) {
+	_, err := q.editDir(ctx, r, func(d *dir) ([]fenceEdit, bool) {
 		p := d.pos(seg)
 		prev = 0
 		if p < 0 {
@@ -966,13 +1019,11 @@ func (q *Queue) finishMergeNow(ctx context.Context, r ixRef, seg int64) error {
 					return nil, false
 				}
 			}
-			return []*as.Operation{as.MapPutOp(dirMapPolicy, binFences, []byte{}, fresh)}, true
+			return []fenceEdit{{[]byte{}, fresh}}, true
 		}
-		ops := []*as.Operation{as.MapRemoveByKeyOp(binFences, d.fences[p], as.MapReturnType.NONE)}
+		ops := []fenceEdit{{d.fences[p], 0}}
 		if p == 0 {
-			ops = append(ops,
-				as.MapRemoveByKeyOp(binFences, d.fences[1], as.MapReturnType.NONE),
-				as.MapPutOp(dirMapPolicy, binFences, []byte{}, d.segs[1]))
+			ops = append(ops, fenceEdit{d.fences[1], 0}, fenceEdit{[]byte{}, d.segs[1]})
 		} else {
 			prev = d.segs[p-1]
 		}

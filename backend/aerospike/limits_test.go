@@ -45,7 +45,7 @@ func TestRecordLimits(t *testing.T) {
 	if _, err := q.Put(ctx, "big", make([]byte, 5000)); !errors.Is(err, beanspike.ErrJobTooBig) {
 		t.Fatalf("Put of a body over the record limit: %v, want ErrJobTooBig", err)
 	}
-	const n = 3000
+	const n = 2000
 	reqs := make([]beanspike.PutRequest, n)
 	for i := range reqs {
 		reqs[i] = beanspike.PutRequest{Tube: "many", Body: []byte("x")}

@@ -91,7 +91,7 @@ func (q *Queue) PutBatch(ctx context.Context, reqs []beanspike.PutRequest) ([]be
 	ids := make([]beanspike.ID, 0, len(jobs))
 	// A chunk's hints may all go into one segment: keep that within what
 	// a segment takes.
-	size := max(min(256, q.s.cfg.segSize/4), 1)
+	size := max(min(256, q.s.cfg.segSize/8), 1)
 	for len(jobs) > 0 {
 		chunk := jobs[:min(len(jobs), size)]
 		jobs = jobs[len(chunk):]

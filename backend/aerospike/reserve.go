@@ -71,16 +71,20 @@ func (q *Queue) readPictures(ctx context.Context, ts []*tubeInfo) error {
 	for _, t := range ts {
 		q.s.mu.Lock()
 		p := q.s.pics[t.name]
-		ok := p != nil && p.ep == t.ep && len(p.hs) > 0 && now-p.read <= pictureFresh && p.due > q.nowNs()
+		fresh := p != nil && p.ep == t.ep && now-p.read <= pictureFresh && p.due > q.nowNs()
+		ok := fresh && len(p.hs) > 0
+		var after []byte
+		if fresh && len(p.hs) == 0 {
+			after = p.last
+		}
 		q.s.mu.Unlock()
 		if ok {
 			continue
 		}
-		if p != nil && p.ep == t.ep && len(p.hs) == 0 && p.last != nil &&
-			now-p.read <= pictureFresh && p.due > q.nowNs() {
+		if after != nil {
 			// Used up while fresh: read on after its last hint, not from
 			// the head again (which holds the hints just taken).
-			more, last, err := q.headAfter(ctx, t, p.last, pictureSize)
+			more, last, err := q.headAfter(ctx, t, after, pictureSize)
 			if err != nil {
 				return err
 			}
