@@ -179,24 +179,11 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 			as.PutOp(as.NewBin(binChanged, now)),
 		))
 	}
-	// Hints, grouped by segment.
-	refs := make([]ixRef, len(ps))
-	hs := make([]hint, len(ps))
-	for i, p := range ps {
-		refs[i], hs[i] = p.t.ix(p.k), p.h
-	}
-	groups, err := q.groupHints(ctx, refs, hs)
-	if err != nil {
-		return nil, err
-	}
-	hintRecs := make([]*as.BatchWrite, len(groups))
-	for g, grp := range groups {
-		hintRecs[g] = q.insertGroup(grp, hs)
-		recs = append(recs, hintRecs[g])
-	}
 	if err := q.at("put"); err != nil {
 		return nil, err
 	}
+	// Job records first, then their hints: a hint is never seen before
+	// its job record exists, which would make a claim of it fail.
 	q.batch(ctx, recs)
 
 	// Job records: retry those that failed for a while, in doubt or not.
@@ -228,20 +215,34 @@ func (q *Queue) put(ctx context.Context, jobs []newJob) ([]beanspike.ID, error) 
 			break
 		}
 	}
-	// Hints: a group whose write failed goes again, one hint at a time,
-	// with a fresh directory.
+	good := len(jobs)
+	if failed >= 0 {
+		good = failed
+	}
+	// Hints of the jobs whose records were written, grouped by segment.
+	refs := make([]ixRef, good)
+	hs := make([]hint, good)
+	for i, p := range ps[:good] {
+		refs[i], hs[i] = p.t.ix(p.k), p.h
+	}
+	groups, err := q.groupHints(ctx, refs, hs)
+	if err != nil {
+		groups, failed, failErr = nil, 0, err
+	}
+	hintRecs := make([]as.BatchRecordIfc, len(groups))
+	for g, grp := range groups {
+		hintRecs[g] = q.insertGroup(grp, hs)
+	}
+	q.batch(ctx, hintRecs)
+	// A group whose write failed goes again, one hint at a time, with a
+	// fresh directory.
 	for g, grp := range groups {
 		if ok, _ := q.inserted(grp.d, grp.seg, hintRecs[g].BatchRec()); ok {
 			continue
 		}
 		for _, i := range grp.at {
-			if failed >= 0 && i >= failed {
-				continue
-			}
-			if err := q.insertTube(ctx, ps[i].t, ps[i].k, ps[i].h); err != nil {
-				if failed < 0 || i < failed {
-					failed, failErr = i, err
-				}
+			if err := q.insertTube(ctx, ps[i].t, ps[i].k, ps[i].h); err != nil && (failed < 0 || i < failed) {
+				failed, failErr = i, err
 			}
 		}
 	}

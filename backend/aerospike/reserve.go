@@ -157,14 +157,21 @@ func (q *Queue) headAfter(ctx context.Context, t *tubeInfo, key []byte, n int) (
 }
 
 // usable returns the ready hints of hs that the process is neither
-// taking out nor skipping.
+// taking out nor skipping, each once (a split under way holds some
+// twice).
 func (q *Queue) usable(t *tubeInfo, hs []hint) []hint {
 	out := hs[:0:0]
+	seen := make(map[hint]bool, len(hs))
 	for _, h := range hs {
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
 		if !q.s.isGone(t, h) && !q.s.skipped(t, h) {
 			out = append(out, h)
 		}
 	}
+	slices.SortFunc(out, hintLess)
 	return out
 }
 
