@@ -3,6 +3,7 @@ package aerospike
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,10 +60,9 @@ func TestCrashPointsLoseNoJob(t *testing.T) {
 			defer cancel()
 			a := newTestQueue(t, WithSegmentSize(4))
 			b := newPeer(t, a)
-			fired := false
+			var fired atomic.Bool // splits and merges run in the background
 			f := func(p string) error {
-				if p == point && !fired {
-					fired = true
+				if p == point && fired.CompareAndSwap(false, true) {
 					return errCrashed
 				}
 				return nil
@@ -70,7 +70,7 @@ func TestCrashPointsLoseNoJob(t *testing.T) {
 			a.hook.Store(&f)
 			// The dying client works until the point fires.
 			ttr := beanspike.WithTTR(time.Second)
-			for i := 0; i < 200 && !fired; i++ {
+			for i := 0; i < 200 && !fired.Load(); i++ {
 				switch i % 5 {
 				case 0, 1:
 					_, _ = a.Put(ctx, "c", []byte("x"), ttr)
@@ -90,7 +90,7 @@ func TestCrashPointsLoseNoJob(t *testing.T) {
 					_, _ = a.Kick(ctx, "c", 2)
 				}
 			}
-			if !fired {
+			if !fired.Load() {
 				t.Skipf("point %q not reached by the workload", point)
 			}
 			a.crash()
