@@ -29,9 +29,13 @@ const (
 type budget struct {
 	used  atomic.Int64
 	limit int64
+	// naming counts the accepted streams reading their preamble: each
+	// holds its whole window in used, but counts only pendingCharge.
+	naming   atomic.Int64
+	discount int64 // window - pendingCharge
 }
 
-func (b *budget) over() bool { return b.used.Load() > b.limit }
+func (b *budget) over() bool { return b.used.Load()-b.naming.Load()*b.discount > b.limit }
 
 var errBudget = errors.New("vnet: buffer budget reached")
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -79,19 +80,29 @@ func (s *session) run() {
 			n.sessionEnded(err)
 			return
 		}
-		// Here, in the order the peer opened them, and not in route: the
-		// budget counts the streams go-yamux has queued for this loop
-		// too, so a stream refused here makes room for one behind it.
-		if n.buf.over() {
-			n.warn("buffer", "vnet: stream refused: buffer budget spent",
-				"node_bytes", n.buf.used.Load(), "node_limit", n.buf.limit)
-			st.ResetWithError(resetRefused)
+		// Here first, in the order the peer opened them: the budget
+		// counts the streams go-yamux has queued for this loop too, so a
+		// stream refused here makes room for one behind it. And again in
+		// route, once the stream has named its target and counts its
+		// whole window.
+		if !s.admit(st) {
 			continue
+		}
+		// Until it names its target, the stream counts pendingCharge
+		// instead of its window, and the node lets a bounded number of
+		// streams wait so: past the bound the oldest goes. The deadline
+		// is set here, before add can move it.
+		st.SetReadDeadline(time.Now().Add(preambleTimeout))
+		n.buf.naming.Add(1)
+		ps, evicted := n.pending.add(st)
+		if evicted {
+			n.warn("pending", "vnet: stream reset: too many streams awaiting their preamble; the oldest made room",
+				"max_pending", n.pending.max)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.route(st)
+			s.route(st, ps)
 		}()
 	}
 }
@@ -114,32 +125,32 @@ func appendRecord(b []byte, op byte, name string) []byte {
 }
 
 // route reads an accepted stream's preamble and hands it on.
-func (s *session) route(st *yamux.Stream) {
+func (s *session) route(st *yamux.Stream, ps *pendingStream) {
 	n := s.n
-	st.SetReadDeadline(time.Now().Add(preambleTimeout))
-	var hdr [2]byte
-	if _, err := io.ReadFull(st, hdr[:]); err != nil {
-		st.Reset()
-		return
-	}
-	ln := int(binary.BigEndian.Uint16(hdr[:]))
-	if ln > maxAddrLen {
-		st.Reset()
-		return
-	}
 	bp := n.pooled()
-	name := append((*bp)[:0], make([]byte, ln)...)
-	_, err := io.ReadFull(st, name)
+	name, err := readPreamble(st, *bp)
 	*bp = name
+	evicted := n.pending.remove(ps)
 	if err != nil {
 		n.bufs.Put(bp)
-		st.Reset()
+		if evicted {
+			st.ResetWithError(resetRefused)
+		} else {
+			st.Reset()
+		}
+		// Counted as waiting until the reset has released its window.
+		n.buf.naming.Add(-1)
 		return
 	}
+	// From here the stream counts its whole window: one a peer held
+	// unnamed while the budget filled is refused now.
+	n.buf.naming.Add(-1)
 	st.SetReadDeadline(time.Time{})
-	if ln == 0 {
+	if len(name) == 0 {
 		n.bufs.Put(bp)
-		s.readControl(st)
+		if s.admit(st) {
+			s.readControl(st)
+		}
 		return
 	}
 	n.mu.Lock()
@@ -151,6 +162,9 @@ func (s *session) route(st *yamux.Stream) {
 		st.ResetWithError(resetNoRoute)
 		return
 	}
+	if !s.admit(st) {
+		return
+	}
 	c := newConn(n, st, false, l.addr, remoteAddr)
 	select {
 	case l.ch <- c:
@@ -159,6 +173,38 @@ func (s *session) route(st *yamux.Stream) {
 	case <-s.ys.CloseChan():
 		st.Reset()
 	}
+}
+
+// errLongAddr is a preamble's address over maxAddrLen bytes.
+var errLongAddr = errors.New("vnet: address too long")
+
+// readPreamble reads a stream's preamble into b[:0] and returns the
+// address it names.
+func readPreamble(st io.Reader, b []byte) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(st, hdr[:]); err != nil {
+		return b[:0], err
+	}
+	ln := int(binary.BigEndian.Uint16(hdr[:]))
+	if ln > maxAddrLen {
+		return b[:0], errLongAddr
+	}
+	b = append(b[:0], make([]byte, ln)...)
+	_, err := io.ReadFull(st, b)
+	return b, err
+}
+
+// admit reports whether the node's budget has room for a stream that has
+// named its target, and resets it if not.
+func (s *session) admit(st *yamux.Stream) bool {
+	n := s.n
+	if !n.buf.over() {
+		return true
+	}
+	n.warn("buffer", "vnet: stream refused: buffer budget spent",
+		"node_bytes", n.buf.used.Load(), "node_limit", n.buf.limit)
+	st.ResetWithError(resetRefused)
+	return false
 }
 
 // readControl applies the peer's advertisements until the stream ends.

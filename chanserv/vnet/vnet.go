@@ -30,7 +30,9 @@ var (
 	// ErrRefused means the peer reset a stream before accepting it: it
 	// had as many streams from this node as [WithMaxStreams] lets it
 	// serve, or its buffer budget ([WithSessionBuffer], [WithMaxBuffer])
-	// was spent, or its accept backlog was full.
+	// was spent, or its accept backlog was full, or the stream had not
+	// sent its target's address when the peer needed its place among
+	// the streams awaiting theirs (see the package doc's Limits).
 	ErrRefused = errors.New("vnet: stream refused by peer")
 	// ErrKeepAlive means the peer did not answer a keepalive ping in time
 	// ([WithKeepAlive]): the session and all its streams failed.
@@ -73,7 +75,8 @@ const (
 	// maxAddrLen is the longest address.
 	maxAddrLen = 1024
 	// preambleTimeout bounds how long an accepted stream may take to
-	// name its target.
+	// name its target. What keeps streams that do not from filling the
+	// node is the bound on them (see pendingStreams), not this.
 	preambleTimeout = 10 * time.Second
 	// minWindow is yamux's initial window, the least a stream has.
 	minWindow = 256 << 10
@@ -168,8 +171,10 @@ func WithSessionBuffer(n int) Option {
 // WithMaxBuffer sets how many bytes of receive window the streams of all
 // the node's connections may hold together: each stream its whole window,
 // whichever side opened it, the two control streams of each connection
-// included. A stream a peer opens while they hold more is reset, and the
-// peer sees [ErrRefused]. Defaults to [DefaultMaxBuffer].
+// included; a stream a peer opened counts 4 KiB until it has named its
+// target. A stream a peer opens, or names the target of, while they hold
+// more is reset, and the peer sees [ErrRefused]. Defaults to
+// [DefaultMaxBuffer].
 func WithMaxBuffer(n int) Option {
 	return func(nd *Node) error {
 		if n < minWindow {
@@ -218,6 +223,7 @@ type Node struct {
 	maxStreams, backlog         int
 	sessBuf                     int64 // window bytes of the streams a peer opens
 	buf                         budget
+	pending                     pendingStreams
 	keepAlive, keepAliveTimeout time.Duration
 	listenTLS, dialTLS          *tls.Config
 	base                        context.Context // cancelled by Close
@@ -274,6 +280,10 @@ func New(opts ...Option) (*Node, error) {
 	}
 	if n.sessBuf < int64(n.window) {
 		return nil, fmt.Errorf("%w: session buffer %d under the window %d", ErrInvalidOption, n.sessBuf, n.window)
+	}
+	n.buf.discount = int64(n.window) - pendingCharge
+	if n.pending.max == 0 {
+		n.pending.max = max(defaultMaxPending, n.maxStreams)
 	}
 	return n, nil
 }
@@ -587,7 +597,10 @@ func (n *Node) DialTimeout(network, address string, timeout time.Duration) (net.
 // DialContext connects to a virtual address bound on a linked peer,
 // waiting until a peer advertises it or ctx ends. The stream is opened
 // without a round trip: if the peer no longer has the address, the first
-// Read fails with [ErrNoRoute]. network is ignored.
+// Read fails with [ErrNoRoute]. The address goes to the peer with the
+// first Write or Read; the peer resets ([ErrRefused]) a connection that
+// does neither for 10 s, or for so long that it is the oldest of more
+// than 1,024 streams awaiting their preambles there. network is ignored.
 func (n *Node) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return n.dial(ctx, 0, address)
 }
