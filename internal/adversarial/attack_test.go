@@ -3,6 +3,7 @@
 package adversarial
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/beanspike/beanspike/chanserv/remote"
+	"github.com/beanspike/beanspike/chanserv/vnet"
 	"github.com/beanspike/beanspike/internal/adversarial/frame"
 )
 
@@ -307,8 +309,33 @@ func truncated(k int, id uint32) []byte {
 // each hold a yamux frame cut short, or streams whose vnet, chanserv or
 // remote frames are cut short (100 streams a connection), and hold them;
 // 8 more connections do the same and hang up at once, again and again.
+// Before them, more streams than the server's buffer budget has room for
+// come to hold a vnet preamble cut short (see holdPreambles); all along,
+// fresh sessions must be served.
 func truncatedFrames(ctx context.Context, a *attacker) (string, error) {
-	var held, hungUp atomic.Int64
+	var (
+		held, hungUp atomic.Int64
+		wg           sync.WaitGroup
+		preambles    string
+		fresh        freshSessions
+	)
+	settled := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		preambles = a.holdPreambles(ctx, func() { close(settled) })
+	}()
+	go func() {
+		defer wg.Done()
+		fresh.probe(ctx, a)
+	}()
+	// The server has 5,120 streams to take up (and, if it bounds those
+	// awaiting their preamble, 4,096 to reset), which takes it a while;
+	// the attack is under way once it has answered them all.
+	select {
+	case <-settled:
+	case <-ctx.Done():
+	}
 	workers(40, func(w int) {
 		hold := w < 32
 		for ctx.Err() == nil {
@@ -342,7 +369,182 @@ func truncatedFrames(ctx context.Context, a *attacker) (string, error) {
 			c.Close()
 		}
 	})
-	return fmt.Sprintf("%d connections held with frames cut short, %d hung up mid-frame", held.Load(), hungUp.Load()), nil
+	wg.Wait()
+	did := fmt.Sprintf("%d connections held with frames cut short, %d hung up mid-frame; %s; %s",
+		held.Load(), hungUp.Load(), preambles, fresh.String())
+	return did, fresh.err()
+}
+
+// Streams held with a vnet preamble cut short, by holdPreambles: a
+// quarter more than the server's buffer budget has room for at a whole
+// window each (5,120 with vnet's defaults, a budget of 4 GiB and windows
+// of 1 MiB), on as many connections as that takes at the most streams
+// vnet lets a peer open on one (20 of 256). A server that counted each
+// stream awaiting its preamble at its whole window refused every other
+// stream while they were held.
+const (
+	preambleStreams = vnet.DefaultMaxBuffer / vnet.DefaultWindow * 5 / 4
+	preambleConns   = (preambleStreams + vnet.DefaultMaxStreams - 1) / vnet.DefaultMaxStreams
+	// preambleRefill is how many streams a connection of holdPreambles
+	// opens each cycle, at most, in place of streams the server reset:
+	// 2,400 a second on 20 connections.
+	preambleRefill = vnet.DefaultMaxStreams / 20
+)
+
+// holdPreambles opens preambleStreams streams, each with a vnet
+// preamble cut short, on preambleConns connections, and holds them. Once
+// the server has answered each (taken it up, or reset it), it calls
+// settled; from then on, when the server resets some, it opens as many
+// new ones, at most preambleRefill a connection each cycle. It returns
+// what it did.
+func (a *attacker) holdPreambles(ctx context.Context, settled func()) string {
+	var (
+		opened, reset atomic.Int64
+		answered      sync.WaitGroup
+	)
+	answered.Add(preambleConns)
+	go func() {
+		answered.Wait()
+		settled()
+	}()
+	workers(preambleConns, func(int) {
+		var once sync.Once
+		done := func() { once.Do(answered.Done) }
+		defer done()
+		c, err := a.dial(ctx, a.s.remote)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var (
+			gone    atomic.Int64 // streams the server reset, not yet replaced
+			answers atomic.Int64 // streams the server took up or reset
+		)
+		go func() {
+			seen := make(map[uint32]bool)
+			readStreams(c, func(id uint32, flags uint16) {
+				if flags&(frame.FlagACK|frame.FlagRST) != 0 && !seen[id] {
+					seen[id] = true
+					answers.Add(1)
+				}
+				if flags&frame.FlagRST != 0 {
+					gone.Add(1)
+					reset.Add(1)
+				}
+			})
+		}()
+		next := uint32(1)
+		open := func(n int) error {
+			var b []byte
+			for range n {
+				b = append(b, truncated(2, next)...)
+				next += 2
+			}
+			_, err := c.Write(b)
+			if err == nil {
+				opened.Add(int64(n))
+			}
+			return err
+		}
+		if open(vnet.DefaultMaxStreams) != nil {
+			return
+		}
+		for ctx.Err() == nil && answers.Load() < vnet.DefaultMaxStreams {
+			sleep(ctx, 10*time.Millisecond)
+		}
+		done()
+		for ctx.Err() == nil {
+			sleep(ctx, cycle)
+			if n := min(gone.Load(), preambleRefill); n > 0 {
+				gone.Add(-n)
+				if open(int(n)) != nil {
+					return
+				}
+			}
+		}
+	})
+	return fmt.Sprintf("%d streams opened with a vnet preamble cut short on %d connections (%d at once), %d reset by the server",
+		opened.Load(), preambleConns, preambleStreams, reset.Load())
+}
+
+// readStreams reads yamux frames from c until it fails, and calls f with
+// the stream id and flags of each frame on one of the client's streams
+// (odd ids).
+func readStreams(c net.Conn, f func(id uint32, flags uint16)) {
+	br := bufio.NewReader(c)
+	var h [frame.YamuxHeaderSize]byte
+	for {
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return
+		}
+		flags := binary.BigEndian.Uint16(h[2:])
+		id, n := binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+		if h[1] == frame.TypeData {
+			if _, err := br.Discard(int(n)); err != nil {
+				return
+			}
+		}
+		if id%2 == 1 {
+			f(id, flags)
+		}
+	}
+}
+
+// freshSessions opens fresh sessions on the remote port, one after
+// another, while an attack goes on, and counts those served and those
+// not.
+type freshSessions struct {
+	served, failed atomic.Int64
+	mu             sync.Mutex
+	first          error
+}
+
+// probe opens fresh sessions, four cycles apart (each costs the test
+// process, where the well-behaved clients run, a vnet node and a TCP
+// connection), until ctx ends. It starts warmUp after the attack is
+// under way, as the suite's measurement does: streams that go-yamux has
+// queued for the server count their whole windows until the server
+// takes them up, so the 5,120 that holdPreambles opens at once spend the
+// budget until the server has taken them up.
+func (f *freshSessions) probe(ctx context.Context, a *attacker) {
+	select {
+	case <-a.way:
+	case <-ctx.Done():
+		return
+	}
+	sleep(ctx, warmUp)
+	for ctx.Err() == nil {
+		err := servesRemote(ctx, a.s)
+		switch {
+		case ctx.Err() != nil: // the attack ended during the probe
+		case err != nil:
+			f.failed.Add(1)
+			f.mu.Lock()
+			if f.first == nil {
+				f.first = err
+			}
+			f.mu.Unlock()
+		default:
+			f.served.Add(1)
+		}
+		sleep(ctx, 4*cycle)
+	}
+}
+
+// String says how many fresh sessions were served and how many not.
+func (f *freshSessions) String() string {
+	return fmt.Sprintf("%d fresh sessions served during the attack, %d not", f.served.Load(), f.failed.Load())
+}
+
+// err returns an error if a fresh session was not served.
+func (f *freshSessions) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first == nil {
+		return nil
+	}
+	return fmt.Errorf("%d of %d fresh sessions not served during the attack; the first: %w",
+		f.failed.Load(), f.failed.Load()+f.served.Load(), f.first)
 }
 
 // hugeLengths declares lengths of 4 GiB and more: a yamux data frame
