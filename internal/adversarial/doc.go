@@ -57,8 +57,10 @@
 //
 // Each attack logs its figures with t.Logf: the p99 before, during and
 // after it and their ratios, the round trips measured, whether fresh
-// connections were served during the attack (not checked: a connection
-// flood is meant to refuse them), the server's RSS before and at its
+// connections were served during the attack (checked by the attacks that
+// must not lock others out, truncated_frames among them, not by all: a
+// connection flood is meant to refuse them), the server's RSS before and
+// at its
 // peak, the most log lines of any second, and the processor time the
 // server and the test process used.
 //
