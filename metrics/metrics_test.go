@@ -368,7 +368,8 @@ func TestSamplingPattern(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		m, _ := metrics.New(reg)
 		q := m.Wrap(&patterned{every: every})
-		const n = 3200
+		// Enough calls that about 40 timed ones are slow.
+		n := max(3200, 40*every*metrics.DefaultSampling)
 		for range n {
 			if _, err := q.Tubes(context.Background()); err != nil {
 				t.Fatal(err)
@@ -382,7 +383,7 @@ func TestSamplingPattern(t *testing.T) {
 				fast = float64(b.GetCumulativeCount())
 			}
 		}
-		want := float64(n / metrics.DefaultSampling)
+		want := float64(n) / metrics.DefaultSampling
 		if timed < want/2 || timed > want*2 {
 			t.Fatalf("calls timed: %v of %d, want about %v", timed, n, want)
 		}
