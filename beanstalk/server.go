@@ -36,11 +36,15 @@ const safetyMargin = time.Second
 // after [Server.Shutdown] or [Server.Close].
 var ErrServerClosed = errors.New("beanstalk: server closed")
 
+// errTooManyConns refuses a connection past [WithMaxConns].
+var errTooManyConns = fmt.Errorf("%w: beanstalk: at the connection limit", beanspike.ErrUnavailable)
+
 // Option configures a [Server].
 type Option func(*config)
 
 type config struct {
 	maxJobSize  int
+	maxConns    int
 	idleTimeout time.Duration
 	logger      *slog.Logger
 	deleteTube  bool
@@ -52,6 +56,17 @@ type config struct {
 // backend's own limit still applies: a body it refuses is answered
 // JOB_TOO_BIG too.
 func WithMaxJobSize(n int) Option { return func(c *config) { c.maxJobSize = n } }
+
+// DefaultMaxConns is how many connections a server serves at once
+// without [WithMaxConns].
+const DefaultMaxConns = 1024
+
+// WithMaxConns sets how many connections the server serves at once, over
+// all its listeners; one accepted past that is closed at once (logged at
+// most once a second). n must be positive. Defaults to [DefaultMaxConns].
+// beanstalkd has no such bound: it takes connections until it runs out
+// of file descriptors.
+func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
 
 // WithIdleTimeout closes a connection when it sends nothing for d while
 // the server waits for a command or a put body (never while a reserve
@@ -108,6 +123,7 @@ type Server struct {
 	closed     bool
 	listeners  map[net.Listener]struct{}
 	conns      map[*conn]struct{}
+	opening    int // connections being opened, not yet in conns
 	tubes      map[string]*tubeRefs
 	producers  int
 	workers    int
@@ -131,7 +147,7 @@ func NewServer(newClient func() (beanspike.Queue, error), opts ...Option) (*Serv
 	if newClient == nil {
 		return nil, fmt.Errorf("%w: nil client constructor", beanspike.ErrInvalidArgument)
 	}
-	cfg := config{maxJobSize: DefaultMaxJobSize}
+	cfg := config{maxJobSize: DefaultMaxJobSize, maxConns: DefaultMaxConns}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -140,6 +156,9 @@ func NewServer(newClient func() (beanspike.Queue, error), opts ...Option) (*Serv
 	if cfg.maxJobSize < 0 || cfg.maxJobSize > MaxJobSizeLimit {
 		return nil, fmt.Errorf("%w: max job size %d is not between 0 and %d",
 			beanspike.ErrInvalidArgument, cfg.maxJobSize, MaxJobSizeLimit)
+	}
+	if cfg.maxConns < 1 {
+		return nil, fmt.Errorf("%w: max connections %d is not positive", beanspike.ErrInvalidArgument, cfg.maxConns)
 	}
 	if cfg.idleTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative idle timeout %s", beanspike.ErrInvalidArgument, cfg.idleTimeout)
@@ -237,6 +256,12 @@ func (s *Server) Serve(l net.Listener) error {
 		backoff = 0
 		c, err := s.open(nc)
 		if err != nil {
+			if errors.Is(err, errTooManyConns) {
+				if held, ok := lim.Allow(time.Now()); ok {
+					s.cfg.logger.Warn("beanstalk: connection refused: at the connection limit",
+						"limit", s.cfg.maxConns, "remote", nc.RemoteAddr(), "unlogged", held)
+				}
+			}
 			continue
 		}
 		go c.serve()
@@ -245,7 +270,9 @@ func (s *Server) Serve(l net.Listener) error {
 
 // ServeConn serves one connection, already accepted, until it ends. It
 // returns [ErrServerClosed] if the server is shut down or closed, nil when
-// the connection ends otherwise, or the error of the client constructor.
+// the connection ends otherwise, the error of the client constructor, or
+// one wrapping [beanspike.ErrUnavailable] at the connection limit
+// ([WithMaxConns]).
 // It closes nc.
 func (s *Server) ServeConn(nc net.Conn) error {
 	c, err := s.open(nc)
@@ -267,6 +294,12 @@ func (s *Server) open(nc net.Conn) (*conn, error) {
 		nc.Close()
 		return nil, ErrServerClosed
 	}
+	if len(s.conns)+s.opening >= s.cfg.maxConns {
+		s.mu.Unlock()
+		nc.Close()
+		return nil, errTooManyConns
+	}
+	s.opening++
 	s.wg.Add(1)
 	s.mu.Unlock()
 
@@ -274,12 +307,16 @@ func (s *Server) open(nc net.Conn) (*conn, error) {
 	if err != nil {
 		s.cfg.logger.Error("beanstalk: open client", "err", err, "remote", nc.RemoteAddr())
 		nc.Close()
+		s.mu.Lock()
+		s.opening--
+		s.mu.Unlock()
 		s.wg.Done()
 		return nil, err
 	}
 	c := newConn(s, nc, q)
 
 	s.mu.Lock()
+	s.opening--
 	if s.closed || s.shuttingDown.Load() {
 		s.mu.Unlock()
 		q.Close()

@@ -28,6 +28,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	fs := a.flags("serve", "")
 	listen := fs.String("listen", DefaultAddr, "TCP `address` for remote clients")
 	bsAddr := fs.String("beanstalk", "", "also serve beanstalkd's protocol on this TCP `address` (e.g. 127.0.0.1:11300; the protocol has no authentication: keep it on loopback or a private network)")
+	bsConns := fs.Int("beanstalk-max-conns", beanstalk.DefaultMaxConns, "most `connections` the beanstalk port serves at once; more are closed at once")
 	httpAddr := fs.String("http", "", "serve Prometheus metrics at /metrics, and /healthz and /readyz, on this TCP `address` (e.g. 127.0.0.1:9090)")
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	sec := a.serverTLSFlags(fs)
@@ -125,7 +126,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		if bodySet {
 			bsMax = *maxBody
 		}
-		bs, err = beanstalk.NewServer(newClient, beanstalk.WithMaxJobSize(bsMax), beanstalk.WithLogger(log))
+		bs, err = beanstalk.NewServer(newClient, beanstalk.WithMaxJobSize(bsMax), beanstalk.WithMaxConns(*bsConns), beanstalk.WithLogger(log))
 		if err != nil {
 			srv.Close()
 			return err
