@@ -397,7 +397,7 @@ func (q *Queue) kick(ctx context.Context, t *tubeInfo, kind byte, hs []hint) (in
 	}
 	moved := 0
 	for _, j := range todo {
-		ok, err := q.toReady(ctx, t, j, now, as.AddOp(as.NewBin(binKicks, 1)))
+		ok, err := q.toReady(ctx, t, j, now, true)
 		if err != nil {
 			return moved, err
 		}
@@ -413,16 +413,17 @@ func (q *Queue) kick(ctx context.Context, t *tubeInfo, kind byte, hs []hint) (in
 	return moved, nil
 }
 
-// toReady moves job j, as read, to ready, with ops: the ready hint and a
+// toReady moves job j, as read, to ready: the ready hint and a
 // compare-and-swap of the job record against what was read, in one batch
-// command; then the old hint goes. A job kicked or made ready becomes
-// ready now; one whose delay ran out or whose reservation lapsed became
-// ready at that time.
-func (q *Queue) toReady(ctx context.Context, t *tubeInfo, j jobRec, now int64, ops ...*as.Operation) (bool, error) {
-	at := q.seq()
-	lapsed := (j.state == beanspike.Delayed || j.state == beanspike.Reserved) && j.at <= now && len(ops) == 0
-	if lapsed {
-		at = j.at
+// command; then the old hint goes. A kicked job (kick set, counted as a
+// kick) becomes ready now; one a sweep moves, whose delay ran out or
+// whose reservation lapsed, became ready at that time.
+func (q *Queue) toReady(ctx context.Context, t *tubeInfo, j jobRec, now int64, kick bool) (bool, error) {
+	at := j.at
+	var ops []*as.Operation
+	if kick {
+		at = q.seq()
+		ops = append(ops, as.AddOp(as.NewBin(binKicks, 1)))
 	}
 	nh := hint{pri: j.pri, t: at, id: j.id, ttr: j.ttr}
 	d, err := q.dir(ctx, t.ix(kindReady), false, true)
@@ -510,7 +511,7 @@ func (q *Queue) KickJob(ctx context.Context, id beanspike.ID) error {
 		if err != nil {
 			return err
 		}
-		moved, err := q.toReady(ctx, t, j, q.nowNs(), as.AddOp(as.NewBin(binKicks, 1)))
+		moved, err := q.toReady(ctx, t, j, q.nowNs(), true)
 		if err != nil || moved {
 			return err
 		}

@@ -62,8 +62,7 @@ type store struct {
 	setMeta string
 	codec   *codec.LZ4
 	seq     atomic.Int64
-	lost    atomic.Int64 // claims lost in a row
-	dead    atomic.Bool  // crashed (tests): background work is dropped
+	dead    atomic.Bool // crashed (tests): background work is dropped
 
 	// Policies that never change, shared by every call (the client only
 	// reads them): the policies carry the configured timeout, and calls

@@ -162,15 +162,24 @@ func (q *Queue) headAfter(ctx context.Context, t *tubeInfo, key []byte, n int) (
 func (q *Queue) usable(t *tubeInfo, hs []hint) []hint {
 	out := hs[:0:0]
 	seen := make(map[hint]bool, len(hs))
+	r := t.ix(kindReady)
+	now := time.Now().UnixNano()
+	q.s.mu.Lock()
 	for _, h := range hs {
 		if seen[h] {
 			continue
 		}
 		seen[h] = true
-		if !q.s.isGone(t, h) && !q.s.skipped(t, h) {
-			out = append(out, h)
+		g := goneOf(r, h)
+		if q.s.gone[g] > 0 {
+			continue
 		}
+		if until, ok := q.s.skips[g]; ok && until >= now {
+			continue
+		}
+		out = append(out, h)
 	}
+	q.s.mu.Unlock()
 	slices.SortFunc(out, hintLess)
 	return out
 }
@@ -461,7 +470,6 @@ func (q *Queue) claim(ctx context.Context, t *tubeInfo, h hint) (*beanspike.Job,
 		q.lostRace(t, h)
 		return nil, nil
 	}
-	q.s.lost.Store(0)
 	if err := q.at("claimed"); err != nil {
 		return nil, err
 	}
@@ -502,7 +510,6 @@ func (q *Queue) reserveOps(deadline, now int64) []*as.Operation {
 // lostRace notes a claim that found its job not as its hint said, and has
 // the hint checked in the background.
 func (q *Queue) lostRace(t *tubeInfo, h hint) {
-	q.s.lost.Add(1)
 	q.s.skip(t, h)
 	q.s.mu.Lock()
 	q.s.unmarkGone(t.ix(kindReady), h)
@@ -533,19 +540,6 @@ func (s *store) skip(t *tubeInfo, h hint) {
 		}
 	}
 	s.skips[goneOf(t.ix(kindReady), h)] = now + skipFor
-}
-
-// skipped tells whether ready hint h of tube t is to be skipped.
-func (s *store) skipped(t *tubeInfo, h hint) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := goneOf(t.ix(kindReady), h)
-	until, ok := s.skips[g]
-	if ok && until < time.Now().UnixNano() {
-		delete(s.skips, g)
-		return false
-	}
-	return ok
 }
 
 // body returns the original body of a job record.

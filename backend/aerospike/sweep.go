@@ -98,7 +98,7 @@ func (q *Queue) sweepHints(ctx context.Context, t *tubeInfo, kind byte, due []hi
 			n++
 			continue
 		}
-		moved, err := q.toReady(ctx, t, j, now)
+		moved, err := q.toReady(ctx, t, j, now, false)
 		if err != nil {
 			return n, err
 		}
@@ -109,11 +109,9 @@ func (q *Queue) sweepHints(ctx context.Context, t *tubeInfo, kind byte, due []hi
 		}
 	}
 	if len(stale) > 0 {
-		before := len(stale)
 		if err := q.checkNow(ctx, t, kind, stale, js); err != nil {
 			return n, err
 		}
-		_ = before
 	}
 	return n, nil
 }
@@ -186,13 +184,12 @@ func (q *Queue) checkNow(ctx context.Context, t *tubeInfo, kind byte, hs []hint,
 		case j.matches(kind, h):
 		case now-j.changed < staleGrace:
 		default:
-			jt := t
-			if j.tube != t.name {
-				drop = append(drop, h.key(kind))
-				continue
-			}
-			if err := q.insertTube(ctx, jt, kindOf(j.state), j.hint()); err != nil {
-				return err
+			// A job of another tube (a hint left by a crash in a tube of
+			// the same name's earlier incarnation) is not this index's.
+			if j.tube == t.name {
+				if err := q.insertTube(ctx, t, kindOf(j.state), j.hint()); err != nil {
+					return err
+				}
 			}
 			drop = append(drop, h.key(kind))
 		}
