@@ -194,7 +194,14 @@ func (q *Queue) createIndex(ctx context.Context, r ixRef) error {
 		_, err := q.s.client.Operate(wp, q.s.dirKey(r),
 			as.MapPutOp(dirMapPolicy, binFences, []byte{}, seg))
 		if resultCode(err) == types.KEY_EXISTS_ERROR {
-			q.deleteSegments(r, seg)
+			// Another client made it, or an attempt of ours in doubt
+			// did: the segment goes only if the directory does not name
+			// it.
+			if d, err := q.readDir(ctx, r); err != nil {
+				return err
+			} else if d != nil && d.pos(seg) < 0 {
+				q.deleteSegments(r, seg)
+			}
 			return nil
 		}
 		return err
